@@ -1,0 +1,179 @@
+//! Serde settings of the ladder and of the two training protocols (appendix D).
+//! Defaults are the paper's values; every alternative the spec names is selectable here.
+
+use serde::{Deserialize, Serialize};
+
+/// Lateral combinator g(z̃, u).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CombinatorKind {
+    /// Rasmus et al.'s final "gauss" combinator, 10 vectors a1..a10 per layer (default).
+    Gauss,
+    /// Pezeshki et al.'s "vanilla" combinator, 9 vectors per layer.
+    Sig,
+}
+
+/// How a step's groups share batch-normalisation statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BnGroups {
+    /// Labeled, unlabeled (and fake) batches each use their own statistics (default).
+    Separate,
+    /// All rows of a step are normalised together.
+    Joint,
+}
+
+/// Where the test-time batch-norm statistics come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestBnStats {
+    /// Population mean / unbiased variance of clean passes over the labeled set (default).
+    Labeled,
+    /// The same over all 60,000 training images.
+    AllTrain,
+}
+
+/// The network and its cost (spec: Encoder, Decoder, Cost).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LadderConfig {
+    /// Std of the Gaussian corruption added to the input and to every layer (0.3).
+    pub noise_std: f32,
+    /// Weight λ₀ of the bottom-layer reconstruction cost (1000; the paper's "1000/784" per pixel).
+    pub lambda0: f32,
+    /// ε inside sqrt(var + ε) of every batch normalisation (1e-10).
+    pub bn_eps: f32,
+    pub combinator: CombinatorKind,
+    pub bn_groups: BnGroups,
+    pub test_bn_stats: TestBnStats,
+    /// Rows in each labeled, unlabeled and fake batch (100).
+    pub batch_size: usize,
+}
+
+impl Default for LadderConfig {
+    fn default() -> Self {
+        Self {
+            noise_std: 0.3,
+            lambda0: 1000.0,
+            bn_eps: 1e-10,
+            combinator: CombinatorKind::Gauss,
+            bn_groups: BnGroups::Separate,
+            test_bn_stats: TestBnStats::Labeled,
+            batch_size: 100,
+        }
+    }
+}
+
+/// Adam hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamSettings {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+/// LN baseline (appendix D): Adam(β1 = 0.5), lr 2e-4 constant to step 80k, then linear to 0
+/// at 120k.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LnProtocol {
+    pub steps: u64,
+    pub decay_start: u64,
+    pub adam: AdamSettings,
+}
+
+impl Default for LnProtocol {
+    fn default() -> Self {
+        Self {
+            steps: 120_000,
+            decay_start: 80_000,
+            adam: AdamSettings {
+                lr: 2e-4,
+                beta1: 0.5,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+        }
+    }
+}
+
+/// Shape of the margin schedule m_t.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MarginDecay {
+    /// m_t = m₀ · max(0, 1 − t / T_m) (default; the paper: "decays gradually to 0").
+    Linear,
+    /// m_t = m₀ for t < T_m, then 0.
+    Step,
+}
+
+/// EBGAN-LN (section 4.2, appendix D): D and G alternate for `g_steps`, while the margin decays
+/// from `margin` to 0 over `margin_steps`; then D alone, `d_steps` in all, its learning rate
+/// constant to `d_decay_start`, then linear to 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EbganProtocol {
+    pub margin: f32,
+    pub margin_steps: u64,
+    pub margin_decay: MarginDecay,
+    pub g_steps: u64,
+    pub d_steps: u64,
+    pub d_decay_start: u64,
+    pub adam_d: AdamSettings,
+    pub adam_g: AdamSettings,
+}
+
+impl Default for EbganProtocol {
+    fn default() -> Self {
+        Self {
+            margin: 16.0,
+            margin_steps: 60_000,
+            margin_decay: MarginDecay::Linear,
+            g_steps: 60_000,
+            d_steps: 180_000,
+            d_decay_start: 120_000,
+            adam_d: AdamSettings {
+                lr: 5e-4,
+                beta1: 0.5,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            adam_g: AdamSettings {
+                lr: 2.5e-4,
+                beta1: 0.5,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+        }
+    }
+}
+
+impl LnProtocol {
+    /// The same protocol with every step count and schedule boundary multiplied by `factor`.
+    pub fn scaled(&self, factor: f64) -> Self {
+        Self {
+            steps: scale(self.steps, factor),
+            decay_start: scale(self.decay_start, factor),
+            ..self.clone()
+        }
+    }
+}
+
+impl EbganProtocol {
+    /// The same protocol with every step count and schedule boundary multiplied by `factor`.
+    pub fn scaled(&self, factor: f64) -> Self {
+        Self {
+            margin_steps: scale(self.margin_steps, factor),
+            g_steps: scale(self.g_steps, factor),
+            d_steps: scale(self.d_steps, factor),
+            d_decay_start: scale(self.d_decay_start, factor),
+            ..self.clone()
+        }
+    }
+}
+
+fn scale(steps: u64, factor: f64) -> u64 {
+    (steps as f64 * factor).round().max(1.0) as u64
+}

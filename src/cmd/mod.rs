@@ -1,0 +1,7 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod jobs;
+pub mod plot;
+pub mod run;
+pub mod table2;

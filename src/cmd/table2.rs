@@ -1,0 +1,307 @@
+//! `ebgan table2`: aggregates the finished runs of a profile into
+//! `results/table2_<profile>.csv` and `.md` (and the figure `.png`): per model and label
+//! count the mean ± sample std of the test error over seeds and their count, the relative
+//! improvement of EBGAN-LN over LN, Welch's t-test, and the paper's rows beside ours.
+//! Missing and failed runs are listed and counted, never dropped silently.
+
+use crate::cmd::run::{FinalRow, Paths};
+use crate::config::{load_profile, Layout, Model};
+use crate::io::{read_csv, write_atomic, write_csv};
+use crate::stats::{mean, sample_std, welch_t_test};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// Table 2 of the paper (test error %, mean ± std over 15 seeds; None where not reported).
+pub const PAPER_ROWS: [(&str, [Option<(f64, f64)>; 3]); 4] = [
+    (
+        "LN bottom-layer-cost, Pezeshki et al. 2015",
+        [Some((1.69, 0.18)), None, Some((1.05, 0.02))],
+    ),
+    (
+        "LN bottom-layer-cost, Rasmus et al. 2015",
+        [Some((1.09, 0.32)), None, Some((0.90, 0.05))],
+    ),
+    (
+        "LN bottom-layer-cost, reproduced in the EBGAN paper",
+        [Some((1.36, 0.21)), Some((1.24, 0.09)), Some((1.04, 0.06))],
+    ),
+    (
+        "EBGAN-LN",
+        [Some((1.04, 0.12)), Some((0.99, 0.12)), Some((0.89, 0.04))],
+    ),
+];
+/// The paper's label counts (the columns of its Table 2).
+pub const PAPER_LABELS: [usize; 3] = [100, 200, 1000];
+
+/// One row of `table2_<profile>.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableRow {
+    /// `paper` or `ours`.
+    pub source: String,
+    /// A model name, or `relative improvement`.
+    pub model: String,
+    pub labels: usize,
+    pub mean_error_pct: Option<f64>,
+    pub std_error_pct: Option<f64>,
+    pub seeds_ok: Option<usize>,
+    pub seeds_failed: Option<usize>,
+    pub seeds_missing: Option<usize>,
+    /// 100 · (LN − EBGAN-LN) / LN, on the `relative improvement` rows.
+    pub improvement_pct: Option<f64>,
+    pub welch_t: Option<f64>,
+    pub welch_df: Option<f64>,
+    /// Two-sided p-value of Welch's t-test, LN vs EBGAN-LN.
+    pub welch_p: Option<f64>,
+}
+
+/// The aggregated table and the runs that are not in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    pub profile: String,
+    pub labels: Vec<usize>,
+    pub rows: Vec<TableRow>,
+    /// Expected runs without `final.csv`: (model, labels, seed).
+    pub missing: Vec<(Model, usize, u64)>,
+    /// Finished runs whose status is not `ok`: (model, labels, seed, status).
+    pub failed: Vec<(Model, usize, u64, String)>,
+}
+
+fn empty_row(source: &str, model: &str, labels: usize) -> TableRow {
+    TableRow {
+        source: source.into(),
+        model: model.into(),
+        labels,
+        mean_error_pct: None,
+        std_error_pct: None,
+        seeds_ok: None,
+        seeds_failed: None,
+        seeds_missing: None,
+        improvement_pct: None,
+        welch_t: None,
+        welch_df: None,
+        welch_p: None,
+    }
+}
+
+/// Reads every expected run of `profile` (its labels × seeds × both models).
+pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
+    let p = load_profile(&layout.configs, profile)?;
+    let mut rows = Vec::new();
+    for (name, cells) in PAPER_ROWS {
+        for (labels, cell) in PAPER_LABELS.iter().zip(cells) {
+            if let Some((m, s)) = cell {
+                rows.push(TableRow {
+                    mean_error_pct: Some(m),
+                    std_error_pct: Some(s),
+                    seeds_ok: Some(15),
+                    ..empty_row("paper", name, *labels)
+                });
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    let mut failed = Vec::new();
+    for &labels in &p.labels {
+        let mut errors: Vec<Vec<f64>> = Vec::new();
+        for model in Model::ALL {
+            let mut ok = Vec::new();
+            let (mut n_failed, mut n_missing) = (0, 0);
+            for &seed in &p.seeds {
+                let path = layout
+                    .run_dir(profile, model, labels, seed)
+                    .join("final.csv");
+                if !path.exists() {
+                    missing.push((model, labels, seed));
+                    n_missing += 1;
+                    continue;
+                }
+                let row: FinalRow = read_csv(&path)?
+                    .pop()
+                    .ok_or_else(|| anyhow::anyhow!("{} has no row", path.display()))?;
+                match (row.status.as_str(), row.test_error) {
+                    ("ok", Some(e)) => ok.push(100.0 * e),
+                    _ => {
+                        failed.push((model, labels, seed, row.status.clone()));
+                        n_failed += 1;
+                    }
+                }
+            }
+            rows.push(TableRow {
+                mean_error_pct: (!ok.is_empty()).then(|| mean(&ok)),
+                std_error_pct: (ok.len() > 1).then(|| sample_std(&ok)),
+                seeds_ok: Some(ok.len()),
+                seeds_failed: Some(n_failed),
+                seeds_missing: Some(n_missing),
+                ..empty_row("ours", model.label(), labels)
+            });
+            errors.push(ok);
+        }
+        let (ln, eb) = (&errors[0], &errors[1]);
+        let mut imp = empty_row("ours", "relative improvement", labels);
+        if !ln.is_empty() && !eb.is_empty() {
+            imp.improvement_pct = Some(100.0 * (mean(ln) - mean(eb)) / mean(ln));
+        }
+        if let Some((t, df, pv)) = welch_t_test(ln, eb) {
+            (imp.welch_t, imp.welch_df, imp.welch_p) = (Some(t), Some(df), Some(pv));
+        }
+        rows.push(imp);
+    }
+    Ok(Table {
+        profile: profile.into(),
+        labels: p.labels.clone(),
+        rows,
+        missing,
+        failed,
+    })
+}
+
+fn cell(r: Option<&TableRow>) -> String {
+    match r {
+        Some(TableRow {
+            mean_error_pct: Some(m),
+            std_error_pct,
+            seeds_ok,
+            source,
+            ..
+        }) => {
+            let sd = std_error_pct
+                .map(|s| format!(" ± {s:.2}"))
+                .unwrap_or_default();
+            if source == "ours" {
+                format!("{m:.2}{sd} (n={})", seeds_ok.unwrap_or(0))
+            } else {
+                format!("{m:.2}{sd}")
+            }
+        }
+        _ => "–".into(),
+    }
+}
+
+/// The Markdown rendering: our rows beside the paper's, then missing and failed runs.
+pub fn render_markdown(t: &Table) -> String {
+    let mut labels: Vec<usize> = PAPER_LABELS.to_vec();
+    labels.extend(t.labels.iter().filter(|l| !PAPER_LABELS.contains(l)));
+    let find = |src: &str, model: &str, l: usize| {
+        t.rows
+            .iter()
+            .find(|r| r.source == src && r.model == model && r.labels == l)
+    };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# Table 2, profile `{}`: permutation-invariant MNIST test error (%)\n",
+        t.profile
+    );
+    let _ = writeln!(
+        s,
+        "Mean ± sample standard deviation over seeds; n = seeds that finished with status ok.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| model | {} |",
+        labels
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(s, "|---|{}", "---|".repeat(labels.len()));
+    for (name, _) in PAPER_ROWS {
+        let cells: Vec<String> = labels
+            .iter()
+            .map(|&l| cell(find("paper", name, l)))
+            .collect();
+        let _ = writeln!(s, "| {name} (paper) | {} |", cells.join(" | "));
+    }
+    let paper_imp: Vec<String> = labels
+        .iter()
+        .map(|&l| {
+            match (
+                find("paper", PAPER_ROWS[2].0, l),
+                find("paper", "EBGAN-LN", l),
+            ) {
+                (Some(a), Some(b)) => format!(
+                    "{:.1} %",
+                    100.0 * (a.mean_error_pct.unwrap() - b.mean_error_pct.unwrap())
+                        / a.mean_error_pct.unwrap()
+                ),
+                _ => "–".into(),
+            }
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "| relative improvement (paper) | {} |",
+        paper_imp.join(" | ")
+    );
+    for model in Model::ALL {
+        let cells: Vec<String> = labels
+            .iter()
+            .map(|&l| cell(find("ours", model.label(), l)))
+            .collect();
+        let _ = writeln!(s, "| {} (ours) | {} |", model.label(), cells.join(" | "));
+    }
+    let imp: Vec<String> = labels
+        .iter()
+        .map(
+            |&l| match find("ours", "relative improvement", l).and_then(|r| r.improvement_pct) {
+                Some(v) => format!("{v:.1} %"),
+                None => "–".into(),
+            },
+        )
+        .collect();
+    let _ = writeln!(s, "| relative improvement (ours) | {} |", imp.join(" | "));
+    let p: Vec<String> = labels
+        .iter()
+        .map(|&l| match find("ours", "relative improvement", l) {
+            Some(TableRow {
+                welch_p: Some(p),
+                welch_t: Some(t),
+                ..
+            }) => format!("p = {p:.3} (t = {t:.2})"),
+            _ => "–".into(),
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "| Welch's t-test, LN vs EBGAN-LN, two-sided | {} |",
+        p.join(" | ")
+    );
+    let _ = writeln!(
+        s,
+        "\nRuns expected: {} labels × {} models × seeds of the profile.",
+        t.labels.len(),
+        Model::ALL.len()
+    );
+    let _ = writeln!(s, "Missing runs (no final.csv): {}", t.missing.len());
+    for (m, l, k) in &t.missing {
+        let _ = writeln!(s, "- {} labels={l} seed={k}", m.label());
+    }
+    let _ = writeln!(s, "Failed runs: {}", t.failed.len());
+    for (m, l, k, st) in &t.failed {
+        let _ = writeln!(s, "- {} labels={l} seed={k}: {st}", m.label());
+    }
+    s
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Profile of configs/profiles.toml.
+    #[arg(long, default_value = "quick")]
+    pub profile: String,
+    #[command(flatten)]
+    pub paths: Paths,
+}
+
+pub fn main(args: Args) -> Result<()> {
+    let layout = args.paths.layout();
+    let table = aggregate(&layout, &args.profile)?;
+    let base = layout.results.join(format!("table2_{}", args.profile));
+    write_csv(&base.with_extension("csv"), &table.rows)?;
+    let md = render_markdown(&table);
+    write_atomic(&base.with_extension("md"), md.as_bytes())?;
+    crate::cmd::plot::table2_figure(&table.rows, &base.with_extension("png"), &args.profile)?;
+    print!("{md}");
+    Ok(())
+}

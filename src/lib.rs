@@ -1,0 +1,8 @@
+//! The `ebgan` experiment suite: everything that touches files — MNIST loading, configs,
+//! per-run CSV outputs, tables and plots — around the `ladder` and `gan_variants` libraries.
+
+pub mod cmd;
+pub mod config;
+pub mod data;
+pub mod io;
+pub mod stats;
