@@ -1,0 +1,68 @@
+# LN vs EBGAN-LN (Zhao, Mathieu & LeCun 2017, Table 2) and the rest of the suite.
+#
+#   make table2 [PROFILE=paper|quick|smoke] [-j N]   every run of the table, then the table
+#   make figures                                      re-plot every figure from the CSV files
+#   make test                                         the test suite (release build)
+#   make data [MNIST_DIR=...]                         link the MNIST files into data/mnist
+#   make bench                                        ms per step, LN and EBGAN-LN
+#
+# Each run is its own target (its final.csv), so `make -j N table2` runs N at a time, finished
+# runs are skipped, and an interrupted table resumes losing at most the runs in flight.
+
+PROFILE ?= paper
+BIN := target/release/ebgan
+# Threads per run for the matrix products (RAYON_NUM_THREADS); with -j2 on 2 cores use 1.
+THREADS ?=
+MNIST_DIR ?= $(firstword $(wildcard data/mnist) $(wildcard ../shared/data/mnist) data/mnist)
+export MNIST_DIR
+
+MODELS := ln ebgan-ln
+LABELS := 100 200 1000
+SEEDS_paper := 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15
+SEEDS_quick := $(SEEDS_paper)
+SEEDS_smoke := 1 2
+SEEDS ?= $(SEEDS_$(PROFILE))
+
+# Ordered by labels, then seed, then model, so that finished pairs arrive early.
+RUNS := $(foreach l,$(LABELS),$(foreach s,$(SEEDS),$(foreach m,$(MODELS),results/runs/$(PROFILE)/$(m)/labels$(l)/seed$(s)/final.csv)))
+
+.PHONY: table2 runs figures test data bench build clean-scratch
+
+# A prebuilt binary (BIN=...) is used as it is, e.g. on a cluster or for a long background table.
+build:
+ifeq ($(BIN),target/release/ebgan)
+	cargo build --release --locked
+endif
+
+table2: build
+	-@$(MAKE) --no-print-directory -k runs PROFILE=$(PROFILE) SEEDS="$(SEEDS)"
+	$(BIN) table2 --profile $(PROFILE)
+
+runs: $(RUNS)
+
+# results/runs/<profile>/<model>/labels<n>/seed<k>/final.csv
+results/runs/%/final.csv: | build
+	$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) run \
+	  --profile $(word 1,$(subst /, ,$*)) --model $(word 2,$(subst /, ,$*)) \
+	  --labels $(patsubst labels%,%,$(word 3,$(subst /, ,$*))) \
+	  --seed $(patsubst seed%,%,$(word 4,$(subst /, ,$*)))
+
+figures: build
+	$(BIN) plot
+
+test:
+	cargo test --release --workspace --locked
+
+bench: build
+	$(BIN) bench
+
+MNIST_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
+data:
+	@test -d "$(MNIST_DIR)" -a "$(abspath $(MNIST_DIR))" != "$(abspath data/mnist)" || \
+	  { echo "set MNIST_DIR to a folder with the four MNIST IDX files (raw or .gz)"; exit 1; }
+	mkdir -p data/mnist
+	@for f in $(MNIST_FILES); do \
+	  if [ -e "$(MNIST_DIR)/$$f.gz" ]; then ln -sf "$(abspath $(MNIST_DIR))/$$f.gz" data/mnist/; \
+	  elif [ -e "$(MNIST_DIR)/$$f" ]; then ln -sf "$(abspath $(MNIST_DIR))/$$f" data/mnist/; \
+	  else echo "missing $(MNIST_DIR)/$$f(.gz)"; exit 1; fi; done
+	@echo "linked MNIST into data/mnist"

@@ -1,0 +1,153 @@
+//! Whole-ladder checks: the energy's normalisation against a hand-computed case, and the
+//! gradient of the full cost (encoder, decoder, combinators, BN groups) against central
+//! differences, which catches a graph cut by a dropped tape.
+
+use dfdx::prelude::*;
+use ladder::model::RowGroups;
+use ladder::shapes::*;
+use ladder::{CombinatorKind, Ladder, LadderConfig};
+use rand_distr::Normal;
+
+fn rows<const N: usize>(dev: &Cpu, v: Vec<f32>) -> Rows<N> {
+    let n = v.len() / N;
+    dev.tensor_from_vec(v, (n, Const::<N>))
+}
+
+/// At initialisation the gauss combinator gives ẑ ≡ 0, so E(x) = (λ₀/784)·Σᵢ xᵢ².
+/// Rows of constant c: E = λ₀·c² (c = 0.5 → 250, c = 0.2 → 40), whatever the noise.
+#[test]
+fn energy_is_lambda_over_width_times_squared_error() {
+    let dev = Cpu::seed_from_u64(1);
+    let ladder = Ladder::new(&dev, CombinatorKind::Gauss);
+    let cfg = LadderConfig::default();
+    let mut x = vec![0.5f32; 3 * PIXELS];
+    x.extend(vec![0.2f32; 2 * PIXELS]);
+    let groups = RowGroups {
+        labeled: 0,
+        decoded: vec![3, 2],
+    };
+    let x = rows::<PIXELS>(&dev, x);
+    let out = ladder.corrupted(&cfg, x.clone(), x, None, &groups);
+    let e = out.energy.as_vec();
+    for (got, want) in e.iter().zip([250.0, 250.0, 250.0, 40.0, 40.0]) {
+        assert!((got - want).abs() < 1e-3, "{got} vs {want}");
+    }
+}
+
+fn randomise(ladder: &mut Ladder) {
+    let d = Normal::new(0.0f32, 0.5).unwrap();
+    macro_rules! comb {
+        ($($g:ident),*) => {$( for a in ladder.$g.a.iter_mut() { a.fill_with_distr(d); } )*};
+    }
+    comb!(g0, g1, g2, g3, g4, g5, g6);
+    ladder.e1.beta.fill_with_distr(d);
+    ladder.e6.beta.fill_with_distr(d);
+    ladder
+        .gamma6
+        .fill_with_distr(Normal::new(1.0f32, 0.3).unwrap());
+}
+
+fn get(t: &impl AsVecLike, i: usize) -> f32 {
+    t.values()[i]
+}
+
+trait AsVecLike {
+    fn values(&self) -> Vec<f32>;
+}
+impl<S: Shape> AsVecLike for Tensor<S, f32, Cpu> {
+    fn values(&self) -> Vec<f32> {
+        self.as_vec()
+    }
+}
+
+/// CE + mean E over [4 labeled; 6 unlabeled] rows with noise off and λ₀ = 1 (so f32 central
+/// differences with h = 2e-3 resolve the gradient); d loss / d θ for one entry
+/// of many parameter tensors, autodiff against central differences.
+#[test]
+fn full_cost_gradient_matches_finite_differences() {
+    for kind in [CombinatorKind::Gauss, CombinatorKind::Sig] {
+        let dev = Cpu::seed_from_u64(3);
+        let mut ladder = Ladder::new(&dev, kind);
+        randomise(&mut ladder);
+        let cfg = LadderConfig {
+            noise_std: 0.0,
+            lambda0: 1.0,
+            combinator: kind,
+            ..Default::default()
+        };
+        let x: Vec<f32> = dev.sample_uniform_like(&(10, Const::<PIXELS>)).as_vec();
+        let y = {
+            let mut v = vec![0f32; 4 * CLASSES];
+            for (i, c) in [3usize, 7, 1, 3].iter().enumerate() {
+                v[i * CLASSES + c] = 1.0;
+            }
+            rows::<CLASSES>(&dev, v)
+        };
+        let groups = RowGroups {
+            labeled: 4,
+            decoded: vec![6],
+        };
+        let loss_of = |l: &Ladder| -> f64 {
+            let out = l.corrupted(
+                &cfg,
+                rows::<PIXELS>(&dev, x.clone()),
+                rows::<PIXELS>(&dev, x[4 * PIXELS..].to_vec()),
+                Some(&y),
+                &groups,
+            );
+            (out.ce.unwrap() + out.energy.mean()).array() as f64
+        };
+        let grads = {
+            let g = ladder.alloc_grads();
+            let out = ladder.corrupted(
+                &cfg,
+                rows::<PIXELS>(&dev, x.clone()).trace(g),
+                rows::<PIXELS>(&dev, x[4 * PIXELS..].to_vec()).retaped(),
+                Some(&y),
+                &groups,
+            );
+            (out.ce.unwrap() + out.energy.mean()).backward()
+        };
+        macro_rules! check {
+            ([$($field:tt)+], $i:expr) => {{
+                let analytic = get(&grads.get(&ladder.$($field)+), $i) as f64;
+                let h = 2e-3f32;
+                let base = ladder.$($field)+.as_vec();
+                let mut plus = ladder.clone();
+                let mut v = base.clone();
+                v[$i] += h;
+                plus.$($field)+.copy_from(&v);
+                let mut minus = ladder.clone();
+                v[$i] -= 2.0 * h;
+                minus.$($field)+.copy_from(&v);
+                let numeric = (loss_of(&plus) - loss_of(&minus)) / (2.0 * h as f64);
+                assert!(
+                    (numeric - analytic).abs() < 0.02 * analytic.abs().max(numeric.abs()) + 2e-3,
+                    "{kind:?} {}[{}]: numeric {numeric} vs analytic {analytic}", stringify!($($field)+), $i
+                );
+                analytic
+            }};
+        }
+        let mut nonzero = 0;
+        let checked = [
+            check!([e1.w.weight], 5 * PIXELS + 300),
+            check!([e1.beta], 17),
+            check!([e3.w.weight], 44),
+            check!([e6.w.weight], 3),
+            check!([e6.beta], 2),
+            check!([gamma6], 7),
+            check!([v6.weight], 11),
+            check!([v3.weight], 123),
+            check!([v1.weight], 400 * H1 + 20),
+            check!([g6.a[0]], 3),
+            check!([g3.a[6]], 10),
+            check!([g0.a[4]], 350),
+            check!([g0.a[8]], 400),
+        ];
+        nonzero += checked.iter().filter(|g| g.abs() > 1e-3).count();
+        assert!(
+            nonzero >= 6,
+            "{kind:?}: too few non-zero gradients checked: {checked:?}"
+        );
+    }
+}
