@@ -149,6 +149,9 @@ pub fn resolve(
             (f.ladder, None, Some(f.protocol.scaled(profile.step_scale)))
         }
     };
+    if labels == 0 || labels % 10 != 0 {
+        bail!("--labels must be a positive multiple of 10 (n/10 per class), not {labels}");
+    }
     if ladder.batch_size == 0 || labels < ladder.batch_size {
         bail!(
             "{labels} labels do not fill one labeled batch of {}",

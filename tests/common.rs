@@ -1,0 +1,25 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The MNIST folder for tests: $MNIST_DIR, else data/mnist, else ../shared/data/mnist.
+/// Tests that need the data fail with this message rather than pass without it.
+pub fn mnist_dir() -> PathBuf {
+    let candidates = [
+        std::env::var_os("MNIST_DIR").map(PathBuf::from),
+        Some("data/mnist".into()),
+        Some("../shared/data/mnist".into()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("train-images-idx3-ubyte.gz").exists() || p.join("train-images-idx3-ubyte").exists())
+        .expect("these tests need MNIST: set MNIST_DIR to a folder with the four IDX files (or run `make data`)")
+}
+
+/// The repository's configs folder.
+pub fn configs() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs")
+}

@@ -1,0 +1,159 @@
+//! `ebgan run`: the outputs of a run, their reproducibility, divergence, and CLI errors.
+
+mod common;
+
+use ebgan::cmd::run::{execute, CurveRow, FinalRow};
+use ebgan::config::{resolve, Model, RunConfig};
+use ebgan::data::load_mnist;
+use ebgan::io::read_csv;
+use std::process::Command;
+
+/// A smoke-profile config cut down to a few steps (the structure of the protocol kept).
+fn tiny(model: Model) -> RunConfig {
+    let mut cfg = resolve(&common::configs(), "smoke", model, 100, 5).unwrap();
+    cfg.curve_every = 2;
+    cfg.eval_every = 3;
+    if let Some(p) = cfg.ln.as_mut() {
+        (p.steps, p.decay_start) = (6, 4);
+    }
+    if let Some(p) = cfg.ebgan_ln.as_mut() {
+        (p.g_steps, p.margin_steps, p.d_steps, p.d_decay_start) = (3, 3, 6, 4);
+    }
+    cfg
+}
+
+/// CSV text with the wall-clock column removed (the only column that may differ).
+fn without_wall_seconds(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let wall = header.iter().position(|h| *h == "wall_seconds").unwrap();
+    text.lines()
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .filter(|(i, _)| *i != wall)
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn same_seed_gives_identical_results() {
+    let data = load_mnist(&common::mnist_dir()).unwrap();
+    for model in Model::ALL {
+        let cfg = tiny(model);
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let ra = execute(&cfg, &data, a.path(), true).unwrap();
+        let rb = execute(&cfg, &data, b.path(), true).unwrap();
+        assert_eq!(ra.status, "ok");
+        assert_eq!(ra.test_error, rb.test_error);
+        for f in ["final.csv", "curve.csv"] {
+            assert_eq!(
+                without_wall_seconds(&a.path().join(f)),
+                without_wall_seconds(&b.path().join(f)),
+                "{model:?} {f}"
+            );
+        }
+        // The resolved config is saved beside the result and reads back to the same config.
+        let saved: RunConfig =
+            toml::from_str(&std::fs::read_to_string(a.path().join("config.toml")).unwrap())
+                .unwrap();
+        assert_eq!(saved, cfg);
+        let curve: Vec<CurveRow> = read_csv(&a.path().join("curve.csv")).unwrap();
+        assert_eq!(
+            curve.iter().map(|r| r.step).collect::<Vec<_>>(),
+            vec![1, 2, 3, 5],
+            "{model:?}: rows every 2 steps and at evaluations"
+        );
+        assert_eq!(curve.iter().filter(|r| r.test_error.is_some()).count(), 2);
+        if model == Model::EbganLn {
+            assert_eq!(
+                std::fs::read(a.path().join("samples.csv")).unwrap(),
+                std::fs::read(b.path().join("samples.csv")).unwrap()
+            );
+            assert!(curve[0].fake_energy.is_some() && curve[0].g_loss.is_some());
+            // The first row ends at step 1 (0-based): m = 16 · (1 − 1/3).
+            assert!((curve[0].margin.unwrap() - 16.0 * (1.0 - 1.0 / 3.0)).abs() < 1e-5);
+        }
+        // A different seed changes the result.
+        let mut other = cfg.clone();
+        other.seed = 6;
+        let c = tempfile::tempdir().unwrap();
+        execute(&other, &data, c.path(), true).unwrap();
+        assert_ne!(
+            without_wall_seconds(&a.path().join("curve.csv")),
+            without_wall_seconds(&c.path().join("curve.csv"))
+        );
+    }
+}
+
+#[test]
+fn a_non_finite_loss_is_recorded_as_diverged() {
+    let data = load_mnist(&common::mnist_dir()).unwrap();
+    let mut cfg = tiny(Model::Ln);
+    cfg.ladder.lambda0 = f32::INFINITY;
+    let dir = tempfile::tempdir().unwrap();
+    let row = execute(&cfg, &data, dir.path(), true).unwrap();
+    assert_eq!(row.status, "diverged@0");
+    let saved: Vec<FinalRow> = read_csv(&dir.path().join("final.csv")).unwrap();
+    assert_eq!(saved[0].status, "diverged@0");
+    assert_eq!(saved[0].test_error, None);
+}
+
+fn ebgan(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ebgan"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_gives_one_clear_error_and_exit_code_1() {
+    let (code, err) = ebgan(&[
+        "run",
+        "--model",
+        "ln",
+        "--labels",
+        "100",
+        "--seed",
+        "1",
+        "--profile",
+        "smoke",
+        "--data-dir",
+        "/nonexistent/mnist",
+        "--out-dir",
+        "/tmp/never-written",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("error: MNIST folder /nonexistent/mnist does not exist"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new("/tmp/never-written/final.csv").exists());
+    let (code, err) = ebgan(&[
+        "run",
+        "--model",
+        "ln",
+        "--labels",
+        "105",
+        "--seed",
+        "1",
+        "--profile",
+        "smoke",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("positive multiple of 10"), "{err}");
+    let (code, err) = ebgan(&["table2", "--profile", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown profile 'nope'"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

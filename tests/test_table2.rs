@@ -1,0 +1,80 @@
+//! Table 2 aggregation against a golden Markdown file, on hand-made run folders:
+//! LN errors {1.0, 2.0, 3.0} %, EBGAN-LN {1.0, 1.5} % plus one diverged run, at 100 labels.
+//! Hand-computed: LN 2.00 ± 1.00, EBGAN-LN 1.25 ± 0.35 (sqrt(0.125) = 0.3536),
+//! improvement 100 · 0.75 / 2 = 37.5 %. Welch: t = 0.75 / sqrt(1/3 + 0.125/2) = 1.19208,
+//! df = (1/3 + 0.0625)² / ((1/3)²/2 + 0.0625²/1) = 2.63504.
+
+use ebgan::cmd::run::FinalRow;
+use ebgan::cmd::table2::{aggregate, render_markdown};
+use ebgan::config::{Layout, Model};
+
+fn write_run(
+    layout: &Layout,
+    model: Model,
+    labels: usize,
+    seed: u64,
+    err: Option<f64>,
+    status: &str,
+) {
+    let dir = layout.run_dir("golden", model, labels, seed);
+    let row = FinalRow {
+        model,
+        labels,
+        seed,
+        profile: "golden".into(),
+        steps: 10,
+        test_error: err,
+        wall_seconds: 1.0,
+        status: status.into(),
+    };
+    ebgan::io::write_csv(&dir.join("final.csv"), &[row]).unwrap();
+}
+
+#[test]
+fn aggregation_matches_golden_markdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let configs = tmp.path().join("configs");
+    std::fs::create_dir_all(&configs).unwrap();
+    std::fs::write(configs.join("profiles.toml"), "[golden]\nstep_scale = 1.0\ncurve_every = 1\neval_every = 1\nlabels = [100, 200]\nseeds = [1, 2, 3]\n").unwrap();
+    let layout = Layout {
+        configs,
+        results: tmp.path().join("results"),
+    };
+    for (seed, e) in [(1, 0.01), (2, 0.02), (3, 0.03)] {
+        write_run(&layout, Model::Ln, 100, seed, Some(e), "ok");
+    }
+    write_run(&layout, Model::EbganLn, 100, 1, Some(0.01), "ok");
+    write_run(&layout, Model::EbganLn, 100, 2, None, "diverged@7");
+    write_run(&layout, Model::EbganLn, 100, 3, Some(0.015), "ok");
+    let table = aggregate(&layout, "golden").unwrap();
+    let imp = table
+        .rows
+        .iter()
+        .find(|r| r.source == "ours" && r.model == "relative improvement" && r.labels == 100)
+        .unwrap();
+    assert!((imp.improvement_pct.unwrap() - 37.5).abs() < 1e-9);
+    assert!(
+        (imp.welch_t.unwrap() - 1.19208).abs() < 1e-4,
+        "{:?}",
+        imp.welch_t
+    );
+    assert!(
+        (imp.welch_df.unwrap() - 2.63504).abs() < 1e-4,
+        "{:?}",
+        imp.welch_df
+    );
+    assert_eq!(table.missing.len(), 6, "all of labels 200 is missing");
+    assert_eq!(
+        table.failed,
+        vec![(Model::EbganLn, 100, 2, "diverged@7".to_string())]
+    );
+    let md = render_markdown(&table);
+    let golden_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/table2.md");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden_path, &md).unwrap();
+    }
+    let golden = std::fs::read_to_string(&golden_path)
+        .expect("tests/golden/table2.md (UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(md, golden);
+}
