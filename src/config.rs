@@ -133,7 +133,7 @@ pub fn resolve(
     seed: u64,
 ) -> Result<RunConfig> {
     let profile = load_profile(configs, profile_name)?;
-    if !(profile.step_scale > 0.0) {
+    if profile.step_scale.is_nan() || profile.step_scale <= 0.0 {
         bail!("profile '{profile_name}': step_scale must be positive");
     }
     if profile.curve_every == 0 || profile.eval_every == 0 {
@@ -149,7 +149,7 @@ pub fn resolve(
             (f.ladder, None, Some(f.protocol.scaled(profile.step_scale)))
         }
     };
-    if labels == 0 || labels % 10 != 0 {
+    if labels == 0 || !labels.is_multiple_of(10) {
         bail!("--labels must be a positive multiple of 10 (n/10 per class), not {labels}");
     }
     if ladder.batch_size == 0 || labels < ladder.batch_size {

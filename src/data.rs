@@ -204,7 +204,7 @@ pub fn load_mnist(dir: &Path) -> Result<Mnist> {
 /// The labeled subset of `n` examples (spec: Data): n/10 per class, the first n/10 of each class
 /// in a permutation of the training set drawn from `seed`. Returns training indices, sorted.
 pub fn labeled_subset(labels: &[u8], n: usize, seed: u64) -> Result<Vec<usize>> {
-    if n == 0 || n % 10 != 0 {
+    if n == 0 || !n.is_multiple_of(10) {
         bail!("the number of labels must be a positive multiple of 10 (n/10 per class), not {n}");
     }
     let mut order: Vec<usize> = (0..labels.len()).collect();

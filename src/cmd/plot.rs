@@ -138,6 +138,12 @@ pub fn table2_figure(rows: &[TableRow], path: &Path, profile: &str) -> Result<()
     Ok(())
 }
 
+/// One plotted series: name, colour, and per step (step, mean, min, max) over seeds.
+type Series = (String, RGBColor, Vec<(f64, f64, f64, f64)>);
+
+/// Makes the series of one panel from a model's runs.
+type SeriesOf<'a> = &'a dyn Fn(Model, &[Vec<CurveRow>]) -> Vec<Series>;
+
 /// Curves of every finished run of a profile: model → labels → seeds' rows.
 type Curves = BTreeMap<Model, BTreeMap<usize, Vec<Vec<CurveRow>>>>;
 
@@ -185,13 +191,13 @@ fn band(runs: &[Vec<CurveRow>], f: impl Fn(&CurveRow) -> Option<f64>) -> Vec<(f6
         .collect()
 }
 
-/// One panel per label count; each series is (name, colour, band, dashed).
+/// One panel per label count, each with the series that `series` makes of its runs.
 fn panels(
     path: &Path,
     title: &str,
     y_desc: &str,
     curves: &Curves,
-    series: &dyn Fn(Model, &[Vec<CurveRow>]) -> Vec<(String, RGBColor, Vec<(f64, f64, f64, f64)>)>,
+    series: SeriesOf,
     log_y: bool,
 ) -> Result<()> {
     let labels: Vec<usize> = {

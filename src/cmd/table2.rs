@@ -12,8 +12,12 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
-/// Table 2 of the paper (test error %, mean ± std over 15 seeds; None where not reported).
-pub const PAPER_ROWS: [(&str, [Option<(f64, f64)>; 3]); 4] = [
+/// A paper cell: (mean, std) of the test error in %, None where not reported.
+pub type PaperCell = Option<(f64, f64)>;
+
+/// Table 2 of the paper (test error %, mean ± std over 15 seeds), per label count of
+/// [`PAPER_LABELS`].
+pub const PAPER_ROWS: [(&str, [PaperCell; 3]); 4] = [
     (
         "LN bottom-layer-cost, Pezeshki et al. 2015",
         [Some((1.69, 0.18)), None, Some((1.05, 0.02))],
