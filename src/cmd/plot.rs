@@ -118,15 +118,18 @@ pub fn table2_figure(rows: &[TableRow], path: &Path, profile: &str) -> Result<()
                     .map(|(m, _)| (i as f64 + dx, m))
             })
             .collect();
-        chart
+        let drawn = chart
             .draw_series(
                 marks
                     .iter()
                     .map(|&p| Cross::new(p, 7, BLACK.stroke_width(2))),
             )
-            .map_err(plot_err)?
-            .label(if k == 0 { "paper (× markers)" } else { "" })
-            .legend(|(x, y)| Cross::new((x + 6, y), 5, BLACK.stroke_width(2)));
+            .map_err(plot_err)?;
+        if k == 0 {
+            drawn
+                .label("paper (× markers)")
+                .legend(|(x, y)| Cross::new((x + 6, y), 5, BLACK.stroke_width(2)));
+        }
     }
     chart
         .configure_series_labels()
@@ -192,14 +195,7 @@ fn band(runs: &[Vec<CurveRow>], f: impl Fn(&CurveRow) -> Option<f64>) -> Vec<(f6
 }
 
 /// One panel per label count, each with the series that `series` makes of its runs.
-fn panels(
-    path: &Path,
-    title: &str,
-    y_desc: &str,
-    curves: &Curves,
-    series: SeriesOf,
-    log_y: bool,
-) -> Result<()> {
+fn panels(path: &Path, title: &str, y_desc: &str, curves: &Curves, series: SeriesOf) -> Result<()> {
     let labels: Vec<usize> = {
         let mut l: Vec<usize> = curves.values().flat_map(|m| m.keys().copied()).collect();
         l.sort_unstable();
@@ -241,49 +237,40 @@ fn panels(
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(55);
-        macro_rules! draw {
-            ($chart:expr) => {{
-                let mut chart = $chart;
+        {
+            let mut chart = cb
+                .build_cartesian_2d(0f64..xmax, ymin.min(0.0)..ymax * 1.1)
+                .map_err(plot_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("step")
+                .y_desc(y_desc)
+                .draw()
+                .map_err(plot_err)?;
+            for (name, c, b) in &all {
+                let c = *c;
+                let mut poly: Vec<(f64, f64)> = b.iter().map(|p| (p.0, p.3)).collect();
+                poly.extend(b.iter().rev().map(|p| (p.0, p.2)));
                 chart
-                    .configure_mesh()
-                    .x_desc("step")
-                    .y_desc(y_desc)
-                    .draw()
+                    .draw_series(std::iter::once(Polygon::new(poly, c.mix(0.15))))
                     .map_err(plot_err)?;
-                for (name, c, b) in &all {
-                    let c = *c;
-                    let mut poly: Vec<(f64, f64)> = b.iter().map(|p| (p.0, p.3)).collect();
-                    poly.extend(b.iter().rev().map(|p| (p.0, p.2)));
-                    chart
-                        .draw_series(std::iter::once(Polygon::new(poly, c.mix(0.15))))
-                        .map_err(plot_err)?;
-                    chart
-                        .draw_series(LineSeries::new(
-                            b.iter().map(|p| (p.0, p.1)),
-                            c.stroke_width(2),
-                        ))
-                        .map_err(plot_err)?
-                        .label(name.clone())
-                        .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 15, y)], c.stroke_width(2))
-                        });
-                }
                 chart
-                    .configure_series_labels()
-                    .border_style(BLACK)
-                    .background_style(WHITE.mix(0.9))
-                    .draw()
-                    .map_err(plot_err)?;
-            }};
-        }
-        if log_y {
-            draw!(cb
-                .build_cartesian_2d(0f64..xmax, (ymin.max(1e-3) * 0.9..ymax * 1.1).log_scale())
-                .map_err(plot_err)?);
-        } else {
-            draw!(cb
-                .build_cartesian_2d(0f64..xmax, (ymin.min(0.0))..ymax * 1.1)
-                .map_err(plot_err)?);
+                    .draw_series(LineSeries::new(
+                        b.iter().map(|p| (p.0, p.1)),
+                        c.stroke_width(2),
+                    ))
+                    .map_err(plot_err)?
+                    .label(name.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 15, y)], c.stroke_width(2))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.9))
+                .draw()
+                .map_err(plot_err)?;
         }
     }
     root.present().map_err(plot_err)?;
@@ -353,7 +340,6 @@ pub fn profile_figures(layout: &Layout, profile: &str) -> Result<Vec<std::path::
                 band(runs, |r| r.test_error.map(|e| 100.0 * e)),
             )]
         },
-        true,
     )?;
     made.push(p("curves"));
     let eb_only: Curves = curves
@@ -386,7 +372,6 @@ pub fn profile_figures(layout: &Layout, profile: &str) -> Result<Vec<std::path::
                     ),
                 ]
             },
-            false,
         )?;
         made.push(p("energies"));
     }
