@@ -5,7 +5,7 @@
 
 mod common;
 
-use ebgan::cmd::run::execute;
+use ebgan::cmd::run::{execute, RunOptions};
 use ebgan::config::{resolve, Model};
 use ebgan::data::load_mnist;
 use serde::Deserialize;
@@ -49,7 +49,9 @@ fn check(model: Model) {
     let data = load_mnist(&common::mnist_dir()).unwrap();
     let cfg = resolve(&common::configs(), &r.profile, model, r.labels, r.seed).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let row = execute(&cfg, &data, dir.path(), true).unwrap();
+    let row = execute(&cfg, &data, dir.path(), &RunOptions::default())
+        .unwrap()
+        .unwrap();
     let err = row.test_error.expect("the run finished");
     eprintln!(
         "{} {} labels={} seed={}: test error {err} (recorded {}, threshold {})",

@@ -16,6 +16,7 @@ pub mod config;
 pub mod generator;
 pub mod model;
 pub mod optim;
+pub mod rng;
 pub mod schedule;
 pub mod shapes;
 pub mod train;

@@ -5,8 +5,10 @@
 use crate::bn::{column_stats, normalize_groups, normalize_with, ColumnStats};
 use crate::combinator::Combinator;
 use crate::config::{BnGroups, CombinatorKind, LadderConfig};
+use crate::rng::normal_rows;
 use crate::shapes::*;
 use dfdx::prelude::*;
+use rand::rngs::StdRng;
 use rand_distr::Normal;
 
 /// A bias-free linear map ℝᴵ → ℝᴼ, weight W ~ N(0, 1)/sqrt(I) (spec: Initialisation).
@@ -234,6 +236,7 @@ impl Ladder {
     /// The corrupted pass over stacked rows `x` (labeled rows first, then the decoded groups),
     /// and the decoder over the decoded rows. `target` holds the clean inputs of the decoded
     /// rows: x itself for real data, G(z) for fakes (keep its tape so G gets that gradient).
+    /// The corruption noise is drawn from `noise`, input layer first.
     pub fn corrupted<T: Tape<f32, Cpu> + Merge<T>>(
         &self,
         cfg: &LadderConfig,
@@ -241,6 +244,7 @@ impl Ladder {
         target: Rows<PIXELS, T>,
         labels: Option<&Rows<CLASSES>>,
         groups: &RowGroups,
+        noise: &mut StdRng,
     ) -> CorruptedOutput<T> {
         let dev = self.gamma6.device().clone();
         let rows = x.shape().0;
@@ -253,8 +257,8 @@ impl Ladder {
             ($layer:expr, $h:expr) => {{
                 let pre = $layer.w.apply($h);
                 let (bn, _) = normalize_groups(pre, &segs, eps);
-                let shape = *bn.shape();
-                bn + dev.sample_normal_like(&shape) * std
+                let rows = bn.shape().0;
+                bn + normal_rows(&dev, noise, rows, std)
             }};
         }
         // h̃⁽ˡ⁾ = ReLU(z̃⁽ˡ⁾ + β⁽ˡ⁾) (step 4, "BN with β only"). The lateral z̃ keeps the tape.
@@ -264,7 +268,7 @@ impl Ladder {
                     .relu()
             }};
         }
-        let zt0 = x + dev.sample_normal_like(&(rows, Const::<PIXELS>)) * std;
+        let zt0 = x + normal_rows::<PIXELS>(&dev, noise, rows, std);
         let zt1 = corrupt!(self.e1, zt0.with_empty_tape());
         let zt2 = corrupt!(self.e2, activate!(self.e1, zt1));
         let zt3 = corrupt!(self.e3, activate!(self.e2, zt2));

@@ -5,10 +5,12 @@
 use crate::config::{EbganProtocol, LadderConfig, LnProtocol};
 use crate::generator::Generator;
 use crate::model::{Ladder, PopulationStats, RowGroups};
-use crate::optim::OwnedAdam;
+use crate::optim::{AdamState, OwnedAdam};
+use crate::rng::{normal_rows, stream, Purpose};
 use crate::schedule::{linear_decay_lr, margin};
 use crate::shapes::*;
 use dfdx::prelude::*;
+use rand::rngs::StdRng;
 
 /// One step's numbers (the columns of `curve.csv`). Entries that a model does not have are
 /// `None` (LN has no fake energy, hinge or generator loss).
@@ -80,6 +82,7 @@ fn ladder_loss(
     grads: Gradients<f32, Cpu>,
     batch: &Batch,
     fakes: Option<(&[f32], f32)>,
+    noise: &mut StdRng,
 ) -> (Tensor<Rank0, f32, Cpu, OwnedTape<f32, Cpu>>, StepStats) {
     let dev = ladder.gamma6.device().clone();
     let b = batch.unlabeled_x.len() / PIXELS;
@@ -104,6 +107,7 @@ fn ladder_loss(
         rows::<PIXELS>(&dev, target).retaped(),
         Some(&y),
         &groups,
+        noise,
     );
     let ce = out.ce.expect("labels were given");
     let mut stats = StepStats {
@@ -177,13 +181,16 @@ pub struct LnTrainer {
     pub cfg: LadderConfig,
     pub protocol: LnProtocol,
     pub ladder: Ladder,
+    /// Run seed: keys the per-step noise streams ([`crate::rng`]).
+    pub seed: u64,
     grads: Gradients<f32, Cpu>,
     opt: OwnedAdam,
 }
 
 impl LnTrainer {
-    /// Initialises the ladder from `dev`'s RNG (seed the device for a reproducible run).
-    pub fn new(dev: &Cpu, cfg: LadderConfig, protocol: LnProtocol) -> Self {
+    /// Initialises the ladder from `dev`'s RNG (a device seeded with `seed` makes the run
+    /// reproducible); the noise of step t comes from the stream (seed, NoiseD, t).
+    pub fn new(dev: &Cpu, seed: u64, cfg: LadderConfig, protocol: LnProtocol) -> Self {
         let ladder = Ladder::new(dev, cfg.combinator);
         let grads = ladder.alloc_grads();
         let opt = OwnedAdam::new(&protocol.adam);
@@ -191,6 +198,7 @@ impl LnTrainer {
             cfg,
             protocol,
             ladder,
+            seed,
             grads,
             opt,
         }
@@ -206,7 +214,9 @@ impl LnTrainer {
         );
         self.opt.cfg.lr = lr as f64;
         let grads = take(&mut self.grads);
-        let (loss, mut stats) = ladder_loss(&self.ladder, &self.cfg, grads, batch, None);
+        let mut noise = stream(self.seed, Purpose::NoiseD, t);
+        let (loss, mut stats) =
+            ladder_loss(&self.ladder, &self.cfg, grads, batch, None, &mut noise);
         self.grads = loss.backward();
         self.opt.update(&mut self.ladder, &mut self.grads);
         self.ladder.zero_grads(&mut self.grads);
@@ -222,6 +232,8 @@ pub struct EbganLnTrainer {
     pub protocol: EbganProtocol,
     pub ladder: Ladder,
     pub generator: Generator,
+    /// Run seed: keys the per-step noise and latent streams ([`crate::rng`]).
+    pub seed: u64,
     d_grads: Gradients<f32, Cpu>,
     g_grads: Gradients<f32, Cpu>,
     opt_d: OwnedAdam,
@@ -230,8 +242,9 @@ pub struct EbganLnTrainer {
 }
 
 impl EbganLnTrainer {
-    /// Initialises the ladder, then the generator, from `dev`'s RNG.
-    pub fn new(dev: &Cpu, cfg: LadderConfig, protocol: EbganProtocol) -> Self {
+    /// Initialises the ladder, then the generator, from `dev`'s RNG; step t draws z and the
+    /// noise from the streams (seed, Latent | NoiseD | NoiseG, t).
+    pub fn new(dev: &Cpu, seed: u64, cfg: LadderConfig, protocol: EbganProtocol) -> Self {
         let ladder = Ladder::new(dev, cfg.combinator);
         let generator = dev.build_module::<crate::generator::GeneratorArch, f32>();
         let d_grads = ladder.alloc_grads();
@@ -243,6 +256,7 @@ impl EbganLnTrainer {
             protocol,
             ladder,
             generator,
+            seed,
             d_grads,
             g_grads,
             opt_d,
@@ -264,7 +278,8 @@ impl EbganLnTrainer {
         let train_g = t < p.g_steps;
         let b = self.cfg.batch_size;
         let fakes = (train_g || m > 0.0).then(|| {
-            let z: Rows<LATENT> = self.dev.sample_normal_like(&(b, Const::<LATENT>));
+            let mut rng = stream(self.seed, Purpose::Latent, t);
+            let z: Rows<LATENT> = normal_rows(&self.dev, &mut rng, b, 1.0);
             let grads = take(&mut self.g_grads);
             self.generator.forward_mut(z.trace(grads))
         });
@@ -278,6 +293,7 @@ impl EbganLnTrainer {
             grads,
             batch,
             fake_values.as_deref().map(|f| (f, m)),
+            &mut stream(self.seed, Purpose::NoiseD, t),
         );
         self.d_grads = loss.backward();
         self.opt_d.update(&mut self.ladder, &mut self.d_grads);
@@ -292,9 +308,15 @@ impl EbganLnTrainer {
                     labeled: 0,
                     decoded: vec![b],
                 };
-                let out =
-                    self.ladder
-                        .corrupted(&self.cfg, fakes.with_empty_tape(), fakes, None, &groups);
+                let mut noise = stream(self.seed, Purpose::NoiseG, t);
+                let out = self.ladder.corrupted(
+                    &self.cfg,
+                    fakes.with_empty_tape(),
+                    fakes,
+                    None,
+                    &groups,
+                    &mut noise,
+                );
                 let loss = out.energy.mean();
                 stats.g_loss = Some(loss.array());
                 self.g_grads = loss.backward();
@@ -310,9 +332,15 @@ impl EbganLnTrainer {
         stats
     }
 
-    /// `n` generator samples (G in training mode: batch statistics, as D saw them).
+    /// `n` generator samples (G in training mode: batch statistics, as D saw them), from the
+    /// stream (seed, Samples, 0).
     pub fn samples(&mut self, n: usize) -> Vec<f32> {
-        let z: Rows<LATENT> = self.dev.sample_normal_like(&(n, Const::<LATENT>));
+        let z: Rows<LATENT> = normal_rows(
+            &self.dev,
+            &mut stream(self.seed, Purpose::Samples, 0),
+            n,
+            1.0,
+        );
         let grads = take(&mut self.g_grads);
         let x = self.generator.forward_mut(z.trace(grads));
         let values = x.as_vec();
@@ -335,11 +363,32 @@ pub trait Trainer {
     fn train_step(&mut self, t: u64, batch: &Batch) -> StepStats;
     /// The ladder (for test-time statistics and evaluation).
     fn ladder(&self) -> (&Ladder, &LadderConfig);
+    /// Every trained module, for checkpoints: the ladder and, for EBGAN-LN, the generator.
+    fn modules_mut(&mut self) -> (&mut Ladder, Option<&mut Generator>);
+    /// Optimiser states, in the order of [`Trainer::modules_mut`].
+    fn optimiser_states(&mut self) -> Vec<AdamState>;
+    /// Restores optimiser states saved by [`Trainer::optimiser_states`].
+    fn set_optimiser_states(&mut self, states: &[AdamState]) -> Result<(), String>;
 }
 
 impl Trainer for LnTrainer {
     fn total_steps(&self) -> u64 {
         self.protocol.steps
+    }
+    fn modules_mut(&mut self) -> (&mut Ladder, Option<&mut Generator>) {
+        (&mut self.ladder, None)
+    }
+    fn optimiser_states(&mut self) -> Vec<AdamState> {
+        vec![self.opt.state(&mut self.ladder)]
+    }
+    fn set_optimiser_states(&mut self, states: &[AdamState]) -> Result<(), String> {
+        match states {
+            [d] => self.opt.set_state(&mut self.ladder, d),
+            _ => Err(format!(
+                "LN has one optimiser, the checkpoint {}",
+                states.len()
+            )),
+        }
     }
     fn train_step(&mut self, t: u64, batch: &Batch) -> StepStats {
         self.step(t, batch)
@@ -352,6 +401,27 @@ impl Trainer for LnTrainer {
 impl Trainer for EbganLnTrainer {
     fn total_steps(&self) -> u64 {
         self.protocol.d_steps
+    }
+    fn modules_mut(&mut self) -> (&mut Ladder, Option<&mut Generator>) {
+        (&mut self.ladder, Some(&mut self.generator))
+    }
+    fn optimiser_states(&mut self) -> Vec<AdamState> {
+        vec![
+            self.opt_d.state(&mut self.ladder),
+            self.opt_g.state(&mut self.generator),
+        ]
+    }
+    fn set_optimiser_states(&mut self, states: &[AdamState]) -> Result<(), String> {
+        match states {
+            [d, g] => {
+                self.opt_d.set_state(&mut self.ladder, d)?;
+                self.opt_g.set_state(&mut self.generator, g)
+            }
+            _ => Err(format!(
+                "EBGAN-LN has two optimisers, the checkpoint {}",
+                states.len()
+            )),
+        }
     }
     fn train_step(&mut self, t: u64, batch: &Batch) -> StepStats {
         self.step(t, batch)

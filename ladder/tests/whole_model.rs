@@ -4,6 +4,7 @@
 
 use dfdx::prelude::*;
 use ladder::model::RowGroups;
+use ladder::rng::{stream, Purpose};
 use ladder::shapes::*;
 use ladder::{CombinatorKind, Ladder, LadderConfig};
 use rand_distr::Normal;
@@ -27,7 +28,14 @@ fn energy_is_lambda_over_width_times_squared_error() {
         decoded: vec![3, 2],
     };
     let x = rows::<PIXELS>(&dev, x);
-    let out = ladder.corrupted(&cfg, x.clone(), x, None, &groups);
+    let out = ladder.corrupted(
+        &cfg,
+        x.clone(),
+        x,
+        None,
+        &groups,
+        &mut stream(1, Purpose::NoiseD, 0),
+    );
     let e = out.energy.as_vec();
     for (got, want) in e.iter().zip([250.0, 250.0, 250.0, 40.0, 40.0]) {
         assert!((got - want).abs() < 1e-3, "{got} vs {want}");
@@ -94,6 +102,7 @@ fn full_cost_gradient_matches_finite_differences() {
                 rows::<PIXELS>(&dev, x[4 * PIXELS..].to_vec()),
                 Some(&y),
                 &groups,
+                &mut stream(3, Purpose::NoiseD, 0),
             );
             (out.ce.unwrap() + out.energy.mean()).array() as f64
         };
@@ -105,6 +114,7 @@ fn full_cost_gradient_matches_finite_differences() {
                 rows::<PIXELS>(&dev, x[4 * PIXELS..].to_vec()).retaped(),
                 Some(&y),
                 &groups,
+                &mut stream(3, Purpose::NoiseD, 0),
             );
             (out.ce.unwrap() + out.energy.mean()).backward()
         };

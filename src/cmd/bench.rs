@@ -49,12 +49,12 @@ pub fn main(args: Args) -> Result<()> {
         labeled_y: &y,
         unlabeled_x: &x_u,
     };
-    let mut ln = LnTrainer::new(&dev, cfg.clone(), LnProtocol::default());
+    let mut ln = LnTrainer::new(&dev, 0, cfg.clone(), LnProtocol::default());
     let (m, lo, hi) = summary(time_steps(args.warmup, args.steps, |t| {
         ln.train_step(t, &batch);
     }));
     println!("ln_step_ms median={m:.1} min={lo:.1} max={hi:.1}");
-    let mut eb = EbganLnTrainer::new(&dev, cfg, EbganProtocol::default());
+    let mut eb = EbganLnTrainer::new(&dev, 0, cfg, EbganProtocol::default());
     let (m, lo, hi) = summary(time_steps(args.warmup, args.steps, |t| {
         eb.train_step(t, &batch);
     }));

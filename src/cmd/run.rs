@@ -9,9 +9,10 @@ use crate::io::{write_atomic, write_csv};
 use anyhow::{Context, Result};
 use dfdx::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
+use ladder::rng::{stream, Purpose};
 use ladder::train::{Batch, StepStats, Trainer};
 use ladder::{EbganLnTrainer, LnTrainer, TestBnStats};
-use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -48,14 +49,16 @@ pub struct FinalRow {
 }
 
 /// The data stream of one run: the labeled set cycled, and the 60,000 training images as the
-/// unlabeled pool, each reshuffled at every pass from the run's data RNG.
+/// unlabeled pool. Batch t holds items t·B .. (t+1)·B of the endless sequence of passes, each
+/// pass a fresh permutation from the stream (seed, LabeledOrder | UnlabeledOrder, pass), so the
+/// batch of any step is known without replaying the earlier ones (exact resume).
 pub struct Batches {
     labeled: Vec<usize>,
-    unlabeled: Vec<usize>,
-    pos_l: usize,
-    pos_u: usize,
-    rng: StdRng,
+    pool: usize,
     batch: usize,
+    seed: u64,
+    order_l: (u64, Vec<usize>),
+    order_u: (u64, Vec<usize>),
     pub x_l: Vec<f32>,
     pub y_l: Vec<u8>,
     pub x_u: Vec<f32>,
@@ -63,43 +66,63 @@ pub struct Batches {
 
 impl Batches {
     pub fn new(labeled: Vec<usize>, pool: usize, batch: usize, seed: u64) -> Self {
-        let mut s = Self {
+        Self {
             labeled,
-            unlabeled: (0..pool).collect(),
-            pos_l: 0,
-            pos_u: 0,
-            rng: StdRng::seed_from_u64(seed),
+            pool,
             batch,
+            seed,
+            order_l: (u64::MAX, Vec::new()),
+            order_u: (u64::MAX, Vec::new()),
             x_l: Vec::new(),
             y_l: Vec::new(),
             x_u: Vec::new(),
-        };
-        s.labeled.shuffle(&mut s.rng);
-        s.unlabeled.shuffle(&mut s.rng);
-        s
+        }
     }
 
-    /// Fills `x_l`, `y_l`, `x_u` with the next batches.
-    pub fn next(&mut self, data: &crate::data::Split) {
+    fn permutation(
+        seed: u64,
+        purpose: Purpose,
+        pass: u64,
+        items: &[usize],
+        cache: &mut (u64, Vec<usize>),
+    ) {
+        if cache.0 != pass {
+            let mut order = items.to_vec();
+            order.shuffle(&mut stream(seed, purpose, pass));
+            *cache = (pass, order);
+        }
+    }
+
+    /// Fills `x_l`, `y_l`, `x_u` with the batches of step `t`.
+    pub fn fill(&mut self, t: u64, data: &crate::data::Split) {
         self.x_l.clear();
         self.y_l.clear();
         self.x_u.clear();
-        for _ in 0..self.batch {
-            if self.pos_l == self.labeled.len() {
-                self.labeled.shuffle(&mut self.rng);
-                self.pos_l = 0;
-            }
-            let i = self.labeled[self.pos_l];
-            self.pos_l += 1;
+        for k in t * self.batch as u64..(t + 1) * self.batch as u64 {
+            let n = self.labeled.len() as u64;
+            Self::permutation(
+                self.seed,
+                Purpose::LabeledOrder,
+                k / n,
+                &self.labeled,
+                &mut self.order_l,
+            );
+            let i = self.order_l.1[(k % n) as usize];
             self.x_l.extend_from_slice(data.image(i));
             self.y_l.push(data.labels[i]);
-            if self.pos_u == self.unlabeled.len() {
-                self.unlabeled.shuffle(&mut self.rng);
-                self.pos_u = 0;
+            let n = self.pool as u64;
+            if self.order_u.0 != k / n {
+                let pool: Vec<usize> = (0..self.pool).collect();
+                Self::permutation(
+                    self.seed,
+                    Purpose::UnlabeledOrder,
+                    k / n,
+                    &pool,
+                    &mut self.order_u,
+                );
             }
             self.x_u
-                .extend_from_slice(data.image(self.unlabeled[self.pos_u]));
-            self.pos_u += 1;
+                .extend_from_slice(data.image(self.order_u.1[(k % n) as usize]));
         }
     }
 
@@ -157,45 +180,84 @@ impl Window {
     }
 }
 
-/// Trains one run and writes its folder. Returns the final row.
-pub fn execute(cfg: &RunConfig, data: &Mnist, out: &Path, quiet: bool) -> Result<FinalRow> {
+/// How a run is driven (not part of its config: none of this changes its result).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub quiet: bool,
+    /// Minimum wall time between checkpoints (taken at curve-row boundaries).
+    pub checkpoint_every: std::time::Duration,
+    /// Stop after this many steps, with a checkpoint, as an interruption would (tests).
+    pub stop_after: Option<u64>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            quiet: true,
+            checkpoint_every: std::time::Duration::from_secs(300),
+            stop_after: None,
+        }
+    }
+}
+
+/// Trains one run and writes its folder, resuming from its checkpoint if it has one.
+/// Returns the final row, or None when `stop_after` interrupted it.
+pub fn execute(
+    cfg: &RunConfig,
+    data: &Mnist,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<Option<FinalRow>> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create run folder {}", out.display()))?;
-    write_atomic(&out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
+    let config_path = out.join("config.toml");
+    if out.join("checkpoint").exists() || out.join("checkpoint.old").exists() {
+        let saved: Option<RunConfig> = std::fs::read_to_string(&config_path)
+            .ok()
+            .and_then(|t| toml::from_str(&t).ok());
+        if saved.as_ref() != Some(cfg) {
+            anyhow::bail!(
+                "{} holds a checkpoint of a run with another config; delete its checkpoint/ folder to start afresh",
+                out.display()
+            );
+        }
+    }
+    write_atomic(&config_path, toml::to_string(cfg)?.as_bytes())?;
     let dev = Cpu::seed_from_u64(cfg.seed);
     let labeled = labeled_subset(&data.train.labels, cfg.labels, cfg.seed)?;
     let mut labeled_images = Vec::with_capacity(labeled.len() * PIXELS);
     for &i in &labeled {
         labeled_images.extend_from_slice(data.train.image(i));
     }
-    let mut batches = Batches::new(
-        labeled,
-        data.train.len(),
-        cfg.ladder.batch_size,
-        cfg.seed ^ 0x5eed_da7a,
-    );
+    let mut batches = Batches::new(labeled, data.train.len(), cfg.ladder.batch_size, cfg.seed);
+    let ctx = Loop {
+        cfg,
+        data,
+        labeled_images: &labeled_images,
+        out,
+        opts,
+    };
     let row = match cfg.model {
         Model::Ln => {
-            let mut t = LnTrainer::new(
-                &dev,
-                cfg.ladder.clone(),
-                cfg.ln.clone().context("LN protocol missing")?,
-            );
-            train(cfg, data, &labeled_images, &mut batches, &mut t, out, quiet)?
+            let protocol = cfg.ln.clone().context("LN protocol missing")?;
+            let mut t = LnTrainer::new(&dev, cfg.seed, cfg.ladder.clone(), protocol);
+            ctx.train(&mut batches, &mut t)?
         }
         Model::EbganLn => {
-            let mut t = EbganLnTrainer::new(
-                &dev,
-                cfg.ladder.clone(),
-                cfg.ebgan_ln.clone().context("EBGAN-LN protocol missing")?,
-            );
-            let row = train(cfg, data, &labeled_images, &mut batches, &mut t, out, quiet)?;
-            write_samples(&out.join("samples.csv"), &t.samples(100))?;
+            let protocol = cfg.ebgan_ln.clone().context("EBGAN-LN protocol missing")?;
+            let mut t = EbganLnTrainer::new(&dev, cfg.seed, cfg.ladder.clone(), protocol);
+            let row = ctx.train(&mut batches, &mut t)?;
+            if row.is_some() {
+                write_samples(&out.join("samples.csv"), &t.samples(100))?;
+            }
             row
         }
     };
-    // final.csv is written last: its presence marks a finished run (make's target).
-    write_csv(&out.join("final.csv"), std::slice::from_ref(&row))?;
+    if let Some(row) = &row {
+        // final.csv is written last: its presence marks a finished run (make's target).
+        write_csv(&out.join("final.csv"), std::slice::from_ref(row))?;
+        crate::checkpoint::remove(out)?;
+    }
     Ok(row)
 }
 
@@ -220,92 +282,120 @@ pub fn write_samples(path: &Path, samples: &[f32]) -> Result<()> {
     write_atomic(path, s.as_bytes())
 }
 
-/// The training loop shared by both models; writes `curve.csv` and returns the final row.
-fn train(
-    cfg: &RunConfig,
-    data: &Mnist,
-    labeled_images: &[f32],
-    batches: &mut Batches,
-    trainer: &mut impl Trainer,
-    out: &Path,
-    quiet: bool,
-) -> Result<FinalRow> {
-    let steps = trainer.total_steps();
-    let start = Instant::now();
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(steps)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} {bar:30} {pos}/{len} steps  {elapsed} elapsed, ETA {eta}  {msg}",
-        )
-        .expect("valid template"),
-    );
-    bar.set_prefix(format!(
-        "{} labels={} seed={}",
-        cfg.model.label(),
-        cfg.labels,
-        cfg.seed
-    ));
-    let stat_batches = |cfg: &RunConfig| -> Vec<&[f32]> {
-        let b = cfg.ladder.batch_size * PIXELS;
-        match cfg.ladder.test_bn_stats {
-            TestBnStats::Labeled => labeled_images.chunks_exact(b).collect(),
-            TestBnStats::AllTrain => data.train.images.chunks_exact(b).collect(),
+/// The fixed inputs of the training loop.
+struct Loop<'a> {
+    cfg: &'a RunConfig,
+    data: &'a Mnist,
+    labeled_images: &'a [f32],
+    out: &'a Path,
+    opts: &'a RunOptions,
+}
+
+impl Loop<'_> {
+    /// Row-major batches of 100 for the test-time BN statistics (spec: "Test-time BN statistics").
+    fn stat_batches(&self) -> Vec<&[f32]> {
+        let b = self.cfg.ladder.batch_size * PIXELS;
+        match self.cfg.ladder.test_bn_stats {
+            TestBnStats::Labeled => self.labeled_images.chunks_exact(b).collect(),
+            TestBnStats::AllTrain => self.data.train.images.chunks_exact(b).collect(),
         }
-    };
-    let mut curve: Vec<CurveRow> = Vec::new();
-    let mut window = Window::default();
-    let mut status = "ok".to_string();
-    for t in 0..steps {
-        batches.next(&data.train);
-        let last = trainer.train_step(t, &batches.batch());
-        if !last.is_finite() {
-            status = format!("diverged@{t}");
-            window.add(&last);
-            curve.push(window.row(t, &last, None, start.elapsed().as_secs_f64()));
-            break;
-        }
-        window.add(&last);
-        let done = t + 1;
-        let eval_now = done % cfg.eval_every == 0 || done == steps;
-        if done % cfg.curve_every == 0 || eval_now {
-            let err = eval_now.then(|| {
-                ladder::evaluate(
-                    trainer,
-                    stat_batches(cfg).into_iter(),
-                    &data.test.images,
-                    &data.test.labels,
-                )
-            });
-            curve.push(window.row(t, &last, err, start.elapsed().as_secs_f64()));
-            window = Window::default();
-            if let Some(e) = err {
-                bar.set_message(format!("test error {:.2}%", 100.0 * e));
-                write_csv(&out.join("curve.csv"), &curve)?;
-            }
-        }
-        bar.inc(1);
     }
-    bar.finish_and_clear();
-    write_csv(&out.join("curve.csv"), &curve)?;
-    let test_error = if status == "ok" {
-        curve.last().and_then(|r| r.test_error)
-    } else {
-        None
-    };
-    Ok(FinalRow {
-        model: cfg.model,
-        labels: cfg.labels,
-        seed: cfg.seed,
-        profile: cfg.profile.clone(),
-        steps,
-        test_error,
-        wall_seconds: start.elapsed().as_secs_f64(),
-        status,
-    })
+
+    /// The training loop shared by both models: writes `curve.csv`, checkpoints, and returns
+    /// the final row (None when stopped by `stop_after`).
+    fn train(&self, batches: &mut Batches, trainer: &mut impl Trainer) -> Result<Option<FinalRow>> {
+        let (cfg, out) = (self.cfg, self.out);
+        let steps = trainer.total_steps();
+        let (first, mut curve, wall_before) = match crate::checkpoint::load(out, trainer)? {
+            Some((state, curve)) => (state.step, curve, state.wall_seconds),
+            None => (0, Vec::new(), 0.0),
+        };
+        let start = Instant::now();
+        let wall = || wall_before + start.elapsed().as_secs_f64();
+        let bar = if self.opts.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(steps)
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} {bar:30} {pos}/{len} steps  {elapsed} elapsed, ETA {eta}  {msg}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_prefix(format!(
+            "{} labels={} seed={}",
+            cfg.model.label(),
+            cfg.labels,
+            cfg.seed
+        ));
+        bar.set_position(first);
+        bar.reset_eta();
+        let mut last_checkpoint = Instant::now();
+        let mut window = Window::default();
+        let mut status = "ok".to_string();
+        for t in first..steps {
+            batches.fill(t, &self.data.train);
+            let last = trainer.train_step(t, &batches.batch());
+            window.add(&last);
+            if !last.is_finite() {
+                status = format!("diverged@{t}");
+                curve.push(window.row(t, &last, None, wall()));
+                break;
+            }
+            let done = t + 1;
+            let eval_now = done % cfg.eval_every == 0 || done == steps;
+            if done % cfg.curve_every == 0 || eval_now {
+                let err = eval_now.then(|| {
+                    ladder::evaluate(
+                        trainer,
+                        self.stat_batches().into_iter(),
+                        &self.data.test.images,
+                        &self.data.test.labels,
+                    )
+                });
+                curve.push(window.row(t, &last, err, wall()));
+                window = Window::default();
+                if let Some(e) = err {
+                    bar.set_message(format!("test error {:.2}%", 100.0 * e));
+                    write_csv(&out.join("curve.csv"), &curve)?;
+                }
+                // Checkpoints sit at row boundaries, where the curve window is empty.
+                let stop = self.opts.stop_after == Some(done);
+                if done < steps && (stop || last_checkpoint.elapsed() >= self.opts.checkpoint_every)
+                {
+                    let state = crate::checkpoint::ResumeState {
+                        step: done,
+                        wall_seconds: wall(),
+                    };
+                    crate::checkpoint::save(out, trainer, &state, &curve)?;
+                    last_checkpoint = Instant::now();
+                }
+                if stop {
+                    bar.finish_and_clear();
+                    return Ok(None);
+                }
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        write_csv(&out.join("curve.csv"), &curve)?;
+        let test_error = if status == "ok" {
+            curve.last().and_then(|r| r.test_error)
+        } else {
+            None
+        };
+        Ok(Some(FinalRow {
+            model: cfg.model,
+            labels: cfg.labels,
+            seed: cfg.seed,
+            profile: cfg.profile.clone(),
+            steps,
+            test_error,
+            wall_seconds: wall(),
+            status,
+        }))
+    }
 }
 
 /// Common location flags.
@@ -351,6 +441,9 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Minutes between checkpoints (a run resumes from its last one).
+    #[arg(long, default_value_t = 5.0)]
+    pub checkpoint_minutes: f64,
 }
 
 pub fn main(args: Args) -> Result<()> {
@@ -367,7 +460,14 @@ pub fn main(args: Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| layout.run_dir(&args.profile, args.model, args.labels, args.seed));
     let data = crate::data::load_mnist(&crate::data::resolve_dir(args.data_dir.as_deref()))?;
-    let row = execute(&cfg, &data, &out, args.quiet)?;
+    let opts = RunOptions {
+        quiet: args.quiet,
+        checkpoint_every: std::time::Duration::from_secs_f64(
+            60.0 * args.checkpoint_minutes.max(0.0),
+        ),
+        stop_after: None,
+    };
+    let row = execute(&cfg, &data, &out, &opts)?.context("the run stopped early")?;
     match row.test_error {
         Some(e) => eprintln!(
             "{} labels={} seed={}: test error {:.2}% ({:.0} s) -> {}",
