@@ -26,6 +26,7 @@ fn write_run(
         test_error: err,
         wall_seconds: 1.0,
         status: status.into(),
+        code: "test".into(),
     };
     ebgan::io::write_csv(&dir.join("final.csv"), &[row]).unwrap();
 }

@@ -46,7 +46,12 @@ pub struct FinalRow {
     pub wall_seconds: f64,
     /// `ok`, or `diverged@<step>` when a loss became NaN or infinite.
     pub status: String,
+    /// The commit of the code that produced the run (`-dirty`: with uncommitted changes).
+    pub code: String,
 }
+
+/// The commit this binary was built from (see build.rs).
+pub const CODE_VERSION: &str = env!("EBGAN_CODE");
 
 /// The data stream of one run: the labeled set cycled, and the 60,000 training images as the
 /// unlabeled pool. Batch t holds items t·B .. (t+1)·B of the endless sequence of passes, each
@@ -394,6 +399,7 @@ impl Loop<'_> {
             test_error,
             wall_seconds: wall(),
             status,
+            code: CODE_VERSION.to_string(),
         }))
     }
 }
