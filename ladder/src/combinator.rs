@@ -83,9 +83,95 @@ impl<const N: usize> Combinator<N> {
         u: Rows<N, T>,
     ) -> Rows<N, T> {
         match kind {
+            CombinatorKind::Gauss => self.gauss_fused(z, u),
+            CombinatorKind::Sig => self.sig(z, u),
+        }
+    }
+
+    /// The same function as [`Combinator::combine`], built from dfdx's elementwise ops: the
+    /// straightforward version the fused kernels are tested against.
+    pub fn combine_reference<T: Tape<f32, Cpu> + Merge<T>>(
+        &self,
+        kind: CombinatorKind,
+        z: Rows<N, T>,
+        u: Rows<N, T>,
+    ) -> Rows<N, T> {
+        match kind {
             CombinatorKind::Gauss => self.gauss(z, u),
             CombinatorKind::Sig => self.sig(z, u),
         }
+    }
+
+    /// "gauss" as one forward loop and one backward loop (instead of ~20 elementwise ops with
+    /// broadcast parameters, each allocating and each reducing in its backward pass).
+    /// With s₁ = σ(a2·u + a3), s₂ = σ(a7·u + a8), μ, v as in the module doc and g = ∂L/∂ẑ:
+    /// ∂L/∂z̃ = g·v; ∂L/∂μ = g·(1 − v); ∂L/∂v = g·(z̃ − μ);
+    /// ∂L/∂u = ∂L/∂μ·(a1·a2·s₁(1−s₁) + a4) + ∂L/∂v·(a6·a7·s₂(1−s₂) + a9);
+    /// ∂L/∂a1..a5 = Σ_rows ∂L/∂μ·(s₁, a1·s₁(1−s₁)·u, a1·s₁(1−s₁), u, 1), likewise a6..a10 with v.
+    fn gauss_fused<T: Tape<f32, Cpu> + Merge<T>>(
+        &self,
+        z: Rows<N, T>,
+        u: Rows<N, T>,
+    ) -> Rows<N, T> {
+        let (z, tz) = z.split_tape();
+        let (u, tu) = u.split_tape();
+        let mut tape = tz.merge(tu);
+        let rows = z.shape().0;
+        let a: Vec<Vec<f32>> = self.a.iter().map(|t| t.as_vec()).collect();
+        let (zv, uv) = (z.as_vec(), u.as_vec());
+        let mut out = vec![0f32; rows * N];
+        for r in 0..rows {
+            for c in 0..N {
+                let (zi, ui) = (zv[r * N + c], uv[r * N + c]);
+                let s1 = sigmoid(a[1][c] * ui + a[2][c]);
+                let s2 = sigmoid(a[6][c] * ui + a[7][c]);
+                let mu = a[0][c] * s1 + a[3][c] * ui + a[4][c];
+                let v = a[5][c] * s2 + a[8][c] * ui + a[9][c];
+                out[r * N + c] = (zi - mu) * v + mu;
+            }
+        }
+        let out = z.device().tensor_from_vec(out, (rows, Const::<N>));
+        if T::OWNS_TAPE {
+            let (out_ghost, params) = (out.clone(), self.a.clone());
+            tape.add_backward_op(move |grads| {
+                let g: Vec<f32> = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
+                let mut gz = vec![0f32; rows * N];
+                let mut gu = vec![0f32; rows * N];
+                let mut ga = vec![vec![0f32; N]; 10];
+                for r in 0..rows {
+                    for c in 0..N {
+                        let i = r * N + c;
+                        let (zi, ui) = (zv[i], uv[i]);
+                        let s1 = sigmoid(a[1][c] * ui + a[2][c]);
+                        let s2 = sigmoid(a[6][c] * ui + a[7][c]);
+                        let (d1, d2) = (s1 * (1.0 - s1), s2 * (1.0 - s2));
+                        let mu = a[0][c] * s1 + a[3][c] * ui + a[4][c];
+                        let v = a[5][c] * s2 + a[8][c] * ui + a[9][c];
+                        let (g_mu, g_v) = (g[i] * (1.0 - v), g[i] * (zi - mu));
+                        gz[i] = g[i] * v;
+                        gu[i] = g_mu * (a[0][c] * a[1][c] * d1 + a[3][c])
+                            + g_v * (a[5][c] * a[6][c] * d2 + a[8][c]);
+                        ga[0][c] += g_mu * s1;
+                        ga[1][c] += g_mu * a[0][c] * d1 * ui;
+                        ga[2][c] += g_mu * a[0][c] * d1;
+                        ga[3][c] += g_mu * ui;
+                        ga[4][c] += g_mu;
+                        ga[5][c] += g_v * s2;
+                        ga[6][c] += g_v * a[5][c] * d2 * ui;
+                        ga[7][c] += g_v * a[5][c] * d2;
+                        ga[8][c] += g_v * ui;
+                        ga[9][c] += g_v;
+                    }
+                }
+                add_into(grads.get_or_alloc_mut(&z)?, &gz);
+                add_into(grads.get_or_alloc_mut(&u)?, &gu);
+                for (p, gp) in params.iter().zip(&ga) {
+                    add_into(grads.get_or_alloc_mut(p)?, gp);
+                }
+                Ok(())
+            });
+        }
+        out.put_tape(tape)
     }
 
     fn gauss<T: Tape<f32, Cpu> + Merge<T>>(&self, z: Rows<N, T>, u: Rows<N, T>) -> Rows<N, T> {
@@ -114,6 +200,14 @@ impl<const N: usize> Combinator<N> {
         let gate = s(4) * (s(5) + s(6) * z + s(7) * u + s(8) * zu).sigmoid();
         linear + gate
     }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn add_into(dst: &mut [f32], src: &[f32]) {
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
 }
 
 #[cfg(test)]
@@ -180,6 +274,42 @@ mod tests {
             let gu = grads.get(&u).as_vec()[0] as f64;
             assert!((gz - dz).abs() < 1e-4, "∂/∂z {gz} vs {dz}");
             assert!((gu - du).abs() < 1e-4, "∂/∂u {gu} vs {du}");
+        }
+    }
+
+    /// The fused "gauss" against the op-by-op reference: outputs, input gradients and all ten
+    /// parameter gradients, on random values, to float rounding.
+    #[test]
+    fn fused_gauss_matches_the_reference() {
+        let dev = Cpu::seed_from_u64(11);
+        let mut g = Combinator::<7>::build(&dev);
+        for a in g.a.iter_mut() {
+            a.fill_with_distr(rand_distr::Normal::new(0.0f32, 0.8).unwrap());
+        }
+        let z: Rows<7> = dev.sample_normal_like(&(5, Const::<7>));
+        let u: Rows<7> = dev.sample_normal_like(&(5, Const::<7>));
+        let w: Rows<7> = dev.sample_normal_like(&(5, Const::<7>));
+        let run = |fused: bool| {
+            // Leaky gradients keep the inputs' entries (alloc_grads would keep only parameters).
+            let (zt, ut) = (z.leaky_trace(), u.leaky_trace());
+            let out = if fused {
+                g.combine(CombinatorKind::Gauss, zt, ut)
+            } else {
+                g.combine_reference(CombinatorKind::Gauss, zt, ut)
+            };
+            let values = out.as_vec();
+            let grads = (out * w.clone()).sum().backward();
+            let mut all = vec![values, grads.get(&z).as_vec(), grads.get(&u).as_vec()];
+            all.extend(g.a.iter().map(|p| grads.get(p).as_vec()));
+            all
+        };
+        for (k, (f, r)) in run(true).iter().zip(run(false)).enumerate() {
+            for (x, y) in f.iter().zip(&r) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                    "part {k}: fused {x} vs reference {y}"
+                );
+            }
         }
     }
 
