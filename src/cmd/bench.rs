@@ -1,20 +1,33 @@
 //! `ebgan bench`: median, minimum and maximum milliseconds per training step of the LN step
-//! and of the EBGAN-LN D+G step, on random data of MNIST's shape (release build).
+//! and of the EBGAN-LN D+G step, and of the clean evaluation pass over 10,000 images, on
+//! random data of MNIST's shape; beside them the counted matmul GFLOP, the achieved GFLOP/s,
+//! this machine's sgemm ceiling through the same backend (dfdx's gemm), and the ratio.
+//! Results go to `results/bench/<commit>.csv`.
 
+use crate::cmd::run::CODE_VERSION;
+use crate::io::write_csv;
 use anyhow::Result;
 use dfdx::prelude::*;
+use ladder::model::PopulationStats;
+use ladder::shapes::*;
 use ladder::train::{Batch, Trainer};
 use ladder::{EbganLnTrainer, EbganProtocol, LadderConfig, LnProtocol, LnTrainer};
+use serde::Serialize;
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Timed steps per measurement.
+    /// Timed steps per measurement (at least 30 for the record).
     #[arg(long, default_value_t = 30)]
     pub steps: usize,
     /// Untimed warm-up steps.
     #[arg(long, default_value_t = 5)]
     pub warmup: usize,
+    /// Where to write `<commit>.csv` (nothing is written with --no-save).
+    #[arg(long, default_value = "results/bench")]
+    pub out: std::path::PathBuf,
+    #[arg(long)]
+    pub no_save: bool,
 }
 
 /// Milliseconds of each timed call of `f`.
@@ -37,27 +50,162 @@ pub fn summary(mut ms: Vec<f64>) -> (f64, f64, f64) {
     (ms[ms.len() / 2], ms[0], ms[ms.len() - 1])
 }
 
+/// Σ I·O over the ladder's encoder (the decoder's V matrices have the same sizes).
+const LADDER_MACS_PER_ROW: f64 =
+    (PIXELS * H1 + H1 * H2 + H2 * H3 + H3 * H4 + H4 * H5 + H5 * CLASSES) as f64;
+/// Σ I·O over the generator.
+const GENERATOR_MACS_PER_ROW: f64 =
+    (LATENT * G_HIDDEN + 3 * G_HIDDEN * G_HIDDEN + G_HIDDEN * PIXELS) as f64;
+
+/// Counted matmul GFLOP of one LN step with batch b: the encoder over 2b rows and the decoder
+/// over b rows, forward (2 FLOP per multiply-add) and backward (two matmuls per forward one:
+/// the input gradient and the weight gradient, both executed).
+pub fn ln_step_gflop(b: f64) -> f64 {
+    3.0 * 2.0 * LADDER_MACS_PER_ROW * (2.0 * b + b) / 1e9
+}
+
+/// Counted matmul GFLOP of one EBGAN-LN D+G step: the D step (encoder 3b rows, decoder 2b),
+/// the generator forward and backward, and the G step's ladder pass (encoder b, decoder b)
+/// with its backward.
+pub fn ebgan_step_gflop(b: f64) -> f64 {
+    let d = 3.0 * 2.0 * LADDER_MACS_PER_ROW * (3.0 * b + 2.0 * b);
+    let g = 3.0 * 2.0 * GENERATOR_MACS_PER_ROW * b;
+    let g_ladder = 3.0 * 2.0 * LADDER_MACS_PER_ROW * (b + b);
+    (d + g + g_ladder) / 1e9
+}
+
+/// One row of `results/bench/<commit>.csv`.
+#[derive(Serialize)]
+struct Row {
+    commit: String,
+    measurement: String,
+    threads: usize,
+    runs: usize,
+    median_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+    gflop: f64,
+    gflops_at_median: f64,
+    sgemm_ceiling_gflops: f64,
+    ratio_to_ceiling: f64,
+}
+
+/// GFLOP/s of a 2048³ sgemm through dfdx (best of 5 after a warm-up).
+fn sgemm_ceiling(dev: &Cpu) -> f64 {
+    const K: usize = 2048;
+    let a: Tensor<Rank2<K, K>, f32, Cpu> = dev.sample_normal();
+    let b: Tensor<Rank2<K, K>, f32, Cpu> = dev.sample_normal();
+    let ms = time_steps(1, 5, |_| {
+        let _ = a.clone().matmul(b.clone());
+    });
+    let best = ms.iter().cloned().fold(f64::INFINITY, f64::min);
+    2.0 * (K as f64).powi(3) / (best / 1e3) / 1e9
+}
+
 pub fn main(args: Args) -> Result<()> {
     let dev = Cpu::seed_from_u64(0);
     let cfg = LadderConfig::default();
     let b = cfg.batch_size;
-    let x_l: Vec<f32> = dev.sample_uniform_like(&(b, Const::<784>)).as_vec();
-    let x_u: Vec<f32> = dev.sample_uniform_like(&(b, Const::<784>)).as_vec();
+    let threads = rayon_threads();
+    let ceiling = sgemm_ceiling(&dev);
+    let x_l: Vec<f32> = dev.sample_uniform_like(&(b, Const::<PIXELS>)).as_vec();
+    let x_u: Vec<f32> = dev.sample_uniform_like(&(b, Const::<PIXELS>)).as_vec();
     let y: Vec<u8> = (0..b).map(|i| (i % 10) as u8).collect();
     let batch = Batch {
         labeled_x: &x_l,
         labeled_y: &y,
         unlabeled_x: &x_u,
     };
+    let mut rows = Vec::new();
+    let mut record = |name: &str, ms: Vec<f64>, gflop: f64| {
+        let runs = ms.len();
+        let (m, lo, hi) = summary(ms);
+        let gflops = gflop / (m / 1e3);
+        println!(
+            "{name:<22} median {m:7.1} ms  min {lo:7.1}  max {hi:7.1}  {gflop:6.2} GFLOP  {gflops:6.1} GFLOP/s  {:4.0} % of the {ceiling:.0} GFLOP/s sgemm ceiling",
+            100.0 * gflops / ceiling
+        );
+        rows.push(Row {
+            commit: CODE_VERSION.into(),
+            measurement: name.into(),
+            threads,
+            runs,
+            median_ms: m,
+            min_ms: lo,
+            max_ms: hi,
+            gflop,
+            gflops_at_median: gflops,
+            sgemm_ceiling_gflops: ceiling,
+            ratio_to_ceiling: gflops / ceiling,
+        });
+    };
     let mut ln = LnTrainer::new(&dev, 0, cfg.clone(), LnProtocol::default());
-    let (m, lo, hi) = summary(time_steps(args.warmup, args.steps, |t| {
-        ln.train_step(t, &batch);
-    }));
-    println!("ln_step_ms median={m:.1} min={lo:.1} max={hi:.1}");
-    let mut eb = EbganLnTrainer::new(&dev, 0, cfg, EbganProtocol::default());
-    let (m, lo, hi) = summary(time_steps(args.warmup, args.steps, |t| {
-        eb.train_step(t, &batch);
-    }));
-    println!("ebgan_ln_step_ms median={m:.1} min={lo:.1} max={hi:.1}");
+    record(
+        "ln_step",
+        time_steps(args.warmup, args.steps, |t| drop(ln.train_step(t, &batch))),
+        ln_step_gflop(b as f64),
+    );
+    let mut eb = EbganLnTrainer::new(&dev, 0, cfg.clone(), EbganProtocol::default());
+    record(
+        "ebgan_ln_step",
+        time_steps(args.warmup, args.steps, |t| drop(eb.train_step(t, &batch))),
+        ebgan_step_gflop(b as f64),
+    );
+    // The clean evaluation pass over 10,000 images (test-time statistics from the batch).
+    let test: Vec<f32> = dev.sample_uniform_like(&(10_000, Const::<PIXELS>)).as_vec();
+    let stats = PopulationStats::from_batches(
+        &[ln.ladder.clean_batch_stats(
+            &cfg,
+            &dev.tensor_from_vec(x_l.clone(), (b, Const::<PIXELS>)),
+        )],
+        b,
+    );
+    let eval_runs = (args.steps / 3).max(5);
+    record(
+        "eval_10000",
+        time_steps(1, eval_runs, |_| {
+            for chunk in test.chunks(1000 * PIXELS) {
+                drop(ln.ladder.predict(
+                    &cfg,
+                    dev.tensor_from_vec(chunk.to_vec(), (1000, Const::<PIXELS>)),
+                    &stats,
+                ));
+            }
+        }),
+        2.0 * LADDER_MACS_PER_ROW * 10_000.0 / 1e9,
+    );
+    if !args.no_save {
+        let path = args.out.join(format!("{CODE_VERSION}.csv"));
+        write_csv(&path, &rows)?;
+        println!("-> {}", path.display());
+    }
     Ok(())
+}
+
+/// Threads of rayon's pool (RAYON_NUM_THREADS, else one per core), which dfdx's matmul uses.
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hand count: Σ I·O = 784·1000 + 1000·500 + 500·250 + 2·250·250 + 250·10 = 1,536,500.
+    /// LN, b = 100: 3 · 2 · 1,536,500 · 300 = 2.7657 GFLOP. EBGAN-LN: D 3·2·1,536,500·500
+    /// = 4.6095; G Σ I·O = 100·800 + 3·800² + 800·784 = 2,627,200 → 3·2·2,627,200·100 = 1.5763;
+    /// G-step ladder 3·2·1,536,500·200 = 1.8438; total 8.0296 GFLOP.
+    #[test]
+    fn flop_counts_match_hand_counts() {
+        assert!((ln_step_gflop(100.0) - 2.7657).abs() < 1e-4);
+        assert!((ebgan_step_gflop(100.0) - 8.0296).abs() < 1e-4);
+    }
 }
