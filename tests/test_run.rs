@@ -162,6 +162,26 @@ fn a_resumed_run_is_identical_to_an_uninterrupted_one() {
     assert!(format!("{e:#}").contains("another config"), "{e:#}");
 }
 
+/// A run folder held by a live process is refused; a lock left by a dead process is taken over.
+#[test]
+fn a_run_held_by_another_process_is_refused() {
+    let data = load_mnist(&common::mnist_dir()).unwrap();
+    let cfg = tiny(Model::Ln);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("run.lock"), std::process::id().to_string()).unwrap();
+    let e = execute(&cfg, &data, dir.path(), &RunOptions::default()).unwrap_err();
+    assert!(format!("{e:#}").contains("another process"), "{e:#}");
+    assert!(!dir.path().join("config.toml").exists());
+    std::fs::write(dir.path().join("run.lock"), "4294967").unwrap();
+    execute(&cfg, &data, dir.path(), &RunOptions::default())
+        .unwrap()
+        .unwrap();
+    assert!(
+        !dir.path().join("run.lock").exists(),
+        "the lock is released at the end"
+    );
+}
+
 #[test]
 fn a_non_finite_loss_is_recorded_as_diverged() {
     let data = load_mnist(&common::mnist_dir()).unwrap();

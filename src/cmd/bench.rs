@@ -142,13 +142,17 @@ pub fn main(args: Args) -> Result<()> {
     let mut ln = LnTrainer::new(&dev, 0, cfg.clone(), LnProtocol::default());
     record(
         "ln_step",
-        time_steps(args.warmup, args.steps, |t| drop(ln.train_step(t, &batch))),
+        time_steps(args.warmup, args.steps, |t| {
+            ln.train_step(t, &batch);
+        }),
         ln_step_gflop(b as f64),
     );
     let mut eb = EbganLnTrainer::new(&dev, 0, cfg.clone(), EbganProtocol::default());
     record(
         "ebgan_ln_step",
-        time_steps(args.warmup, args.steps, |t| drop(eb.train_step(t, &batch))),
+        time_steps(args.warmup, args.steps, |t| {
+            eb.train_step(t, &batch);
+        }),
         ebgan_step_gflop(b as f64),
     );
     // The clean evaluation pass over 10,000 images (test-time statistics from the batch).

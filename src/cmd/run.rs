@@ -205,6 +205,56 @@ impl Default for RunOptions {
     }
 }
 
+/// Holds `<run>/run.lock` (the owner's pid) while a process trains the run, so that two
+/// processes (two `make`s, two cluster tasks) never write one folder. A lock whose process is
+/// gone (no /proc/<pid>) is stale and taken over.
+pub struct RunLock(std::path::PathBuf);
+
+impl RunLock {
+    pub fn acquire(run: &Path) -> Result<Self> {
+        let path = run.join("run.lock");
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    write!(f, "{}", std::process::id())?;
+                    return Ok(Self(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = std::fs::read_to_string(&path).unwrap_or_default();
+                    let alive = !pid.trim().is_empty()
+                        && Path::new(&format!("/proc/{}", pid.trim())).exists();
+                    if alive {
+                        anyhow::bail!(
+                            "{} is being trained by another process (pid {}); if that is wrong, delete {}",
+                            run.display(),
+                            pid.trim(),
+                            path.display()
+                        );
+                    }
+                    std::fs::remove_file(&path).with_context(|| {
+                        format!("cannot remove the stale lock {}", path.display())
+                    })?;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", path.display()))
+                }
+            }
+        }
+        anyhow::bail!("cannot take the lock {}", path.display())
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Trains one run and writes its folder, resuming from its checkpoint if it has one.
 /// Returns the final row, or None when `stop_after` interrupted it.
 pub fn execute(
@@ -215,6 +265,7 @@ pub fn execute(
 ) -> Result<Option<FinalRow>> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create run folder {}", out.display()))?;
+    let _lock = RunLock::acquire(out)?;
     let config_path = out.join("config.toml");
     if out.join("checkpoint").exists() || out.join("checkpoint.old").exists() {
         let saved: Option<RunConfig> = std::fs::read_to_string(&config_path)
