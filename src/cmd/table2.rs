@@ -166,6 +166,8 @@ fn cell(r: Option<&TableRow>) -> String {
             mean_error_pct: Some(m),
             std_error_pct,
             seeds_ok,
+            seeds_failed,
+            seeds_missing,
             source,
             ..
         }) => {
@@ -173,7 +175,16 @@ fn cell(r: Option<&TableRow>) -> String {
                 .map(|s| format!(" ± {s:.2}"))
                 .unwrap_or_default();
             if source == "ours" {
-                format!("{m:.2}{sd} (n={})", seeds_ok.unwrap_or(0))
+                let count = |n: &Option<usize>, what: &str| match n {
+                    Some(n) if *n > 0 => format!(", {n} {what}"),
+                    _ => String::new(),
+                };
+                format!(
+                    "{m:.2}{sd} (n={}{}{})",
+                    seeds_ok.unwrap_or(0),
+                    count(seeds_failed, "failed"),
+                    count(seeds_missing, "missing")
+                )
             } else {
                 format!("{m:.2}{sd}")
             }
@@ -199,7 +210,7 @@ pub fn render_markdown(t: &Table) -> String {
     );
     let _ = writeln!(
         s,
-        "Mean ± sample standard deviation over seeds; n = seeds that finished with status ok.\n"
+        "Mean ± sample standard deviation over seeds; n = seeds that finished with status ok, with failed and missing runs counted beside it and listed below.\n"
     );
     let _ = writeln!(
         s,
