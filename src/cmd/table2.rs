@@ -274,7 +274,13 @@ pub fn render_markdown(t: &Table) -> String {
                 welch_p: Some(p),
                 welch_t: Some(t),
                 ..
-            }) => format!("p = {p:.3} (t = {t:.2})"),
+            }) => {
+                if *p < 1e-3 {
+                    format!("p = {p:.1e} (t = {t:.2})")
+                } else {
+                    format!("p = {p:.3} (t = {t:.2})")
+                }
+            }
             _ => "–".into(),
         })
         .collect();
