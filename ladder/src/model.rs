@@ -310,7 +310,7 @@ impl Ladder {
     /// Clean pass in training mode over `x`, returning the batch statistics of layers 1..=6.
     pub fn clean_batch_stats(&self, cfg: &LadderConfig, x: &Rows<PIXELS>) -> Vec<ColumnStats> {
         let mut out = Vec::with_capacity(LAYERS);
-        self.clean_pass(cfg, x.clone(), |layer, z| {
+        self.clean_pass(x.clone(), |layer, z| {
             let n = WIDTHS[layer];
             let s = column_stats(z, n);
             normalize_with(z, n, &s, cfg.bn_eps);
@@ -326,7 +326,7 @@ impl Ladder {
         x: Rows<PIXELS>,
         stats: &PopulationStats,
     ) -> Rows<CLASSES> {
-        self.clean_pass(cfg, x, |layer, z| {
+        self.clean_pass(x, |layer, z| {
             normalize_with(z, WIDTHS[layer], &stats.layers[layer - 1], cfg.bn_eps)
         })
     }
@@ -335,7 +335,6 @@ impl Ladder {
     /// pre-activations of layer l in place. Returns softmax(γ ⊙ (z⁽⁶⁾ + β⁽⁶⁾)).
     fn clean_pass(
         &self,
-        _cfg: &LadderConfig,
         x: Rows<PIXELS>,
         mut normalize: impl FnMut(usize, &mut [f32]),
     ) -> Rows<CLASSES> {
