@@ -5,6 +5,9 @@
 #   make test                                         the test suite (release build)
 #   make data [MNIST_DIR=...]                         link the MNIST files into data/mnist
 #   make bench                                        ms per step, LN and EBGAN-LN
+#   make gans [PROFILE=paper|quick|smoke] [-j N]      the MNIST GAN/EBGAN experiments (gans.toml):
+#     make grid | margins | named | parzen | gan-figures   (their parts, in that order)
+#   make classifier                                   the MNIST classifier that scores samples
 #
 # Each run is its own target (its final.csv), so `make -j N table2` runs N at a time, finished
 # runs are skipped, and an interrupted table resumes losing at most the runs in flight.
@@ -26,7 +29,7 @@ SEEDS ?= $(SEEDS_$(PROFILE))
 # Ordered by labels, then seed, then model, so that finished pairs arrive early.
 RUNS := $(foreach l,$(LABELS),$(foreach s,$(SEEDS),$(foreach m,$(MODELS),results/runs/$(PROFILE)/$(m)/labels$(l)/seed$(s)/final.csv)))
 
-.PHONY: table2 runs figures test data bench build clean-scratch
+.PHONY: table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
 
 # A prebuilt binary (BIN=...) is used as it is, e.g. on a cluster or for a long background table.
 build:
@@ -66,3 +69,47 @@ data:
 	  elif [ -e "$(MNIST_DIR)/$$f" ]; then ln -sf "$(abspath $(MNIST_DIR))/$$f" data/mnist/; \
 	  else echo "missing $(MNIST_DIR)/$$f(.gz)"; exit 1; fi; done
 	@echo "linked MNIST into data/mnist"
+
+# --- The MNIST grid experiments (gan_variants; configs/gans.toml) -------------------------------
+# `make grid` runs the profile's subsample of Table 1 (PROFILE=paper: all 6,656 configurations),
+# `make margins` Figure 9's margin sweep, `make named` the paper's best three (Figure 4), each
+# configuration its own target results/gans/<profile>/<id>/final.csv, so -j N and resuming work
+# as for the table. `make parzen` reruns the best GAN and EBGAN of the finished grid (and that
+# EBGAN with PT) with samples and the Parzen estimate into results/gans_best/<profile>/;
+# `make gan-figures` draws every table and figure from the CSV files.
+CLASSIFIER := results/classifier/mnist-classifier.safetensors
+
+classifier: $(CLASSIFIER)
+
+$(CLASSIFIER): | build
+	$(BIN) gan classifier --out $@
+
+grid margins named: build $(CLASSIFIER)
+	-@$(MAKE) --no-print-directory -k gan-runs PROFILE=$(PROFILE) \
+	  GAN_IDS="$$($(BIN) gan list --profile $(PROFILE) --set $@)" \
+	  GAN_FLAGS="$(if $(filter grid,$@),,--samples)"
+
+gan-runs: $(foreach id,$(GAN_IDS),results/gans/$(PROFILE)/$(id)/final.csv)
+
+# results/gans/<profile>/<id>/final.csv
+results/gans/%/final.csv: | build
+	$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) gan run --quiet \
+	  --profile $(word 1,$(subst /, ,$*)) --id $(word 2,$(subst /, ,$*)) $(GAN_FLAGS)
+
+parzen: build $(CLASSIFIER)
+	-@$(MAKE) --no-print-directory -k best-runs PROFILE=$(PROFILE) \
+	  GAN_IDS="$$($(BIN) gan list --profile $(PROFILE) --set best)"
+
+best-runs: $(foreach id,$(GAN_IDS),results/gans_best/$(PROFILE)/$(id)/final.csv)
+
+results/gans_best/%/final.csv: | build
+	$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) gan run --quiet --samples --parzen \
+	  --profile $(word 1,$(subst /, ,$*)) --id $(word 2,$(subst /, ,$*)) --out-dir $(@D)
+
+gan-figures: build
+	$(BIN) gan figures --profile $(PROFILE)
+
+gans:
+	$(MAKE) --no-print-directory grid margins named
+	$(MAKE) --no-print-directory parzen
+	$(MAKE) --no-print-directory gan-figures

@@ -1,4 +1,21 @@
 //! Generator/discriminator harness for the MNIST grid experiments of the EBGAN paper
-//! (Table 1, Figures 2–4 and 9): GAN, EBGAN and EBGAN-PT on one fully connected family, each
-//! variant only its losses and step schedule. A skeleton until its issue (#2) is worked on;
-//! like `ladder`, it will hold models, losses and steps and never touch files.
+//! (Zhao, Mathieu & LeCun 2017: Table 1, Figures 2–4 and 9) and the Parzen-window estimate of
+//! Goodfellow et al. 2014: GAN, EBGAN and EBGAN-PT on one fully connected family
+//! ([`nets`]), each variant only its losses in one small file ([`gan`], [`ebgan`],
+//! [`ebgan_pt`]) driven by one training step ([`harness`]).
+//!
+//! Like `ladder`, this crate holds models, losses, scores and steps; it never touches files.
+
+pub mod config;
+pub mod nets;
+pub mod shapes;
+
+pub use config::{Arch, EnergyNorm, GanConfig, Optim, TrainSettings, VariantKind};
+pub mod classifier;
+pub mod ebgan;
+pub mod ebgan_pt;
+pub mod gan;
+pub mod grid;
+pub mod harness;
+pub mod parzen;
+pub mod score;

@@ -35,7 +35,13 @@ fn mix(mut z: u64) -> u64 {
 
 /// The stream for (seed, purpose, counter).
 pub fn stream(seed: u64, purpose: Purpose, counter: u64) -> StdRng {
-    StdRng::seed_from_u64(mix(mix(mix(seed) ^ purpose as u64) ^ counter))
+    keyed_stream(seed, purpose as u64, counter)
+}
+
+/// The stream for (seed, key, counter), for crates with purposes of their own; keys 1–6 are
+/// the ladder's [`Purpose`]s.
+pub fn keyed_stream(seed: u64, key: u64, counter: u64) -> StdRng {
+    StdRng::seed_from_u64(mix(mix(mix(seed) ^ key) ^ counter))
 }
 
 /// `rows` × N standard-normal values times `std`, drawn from `rng`.

@@ -1,0 +1,366 @@
+//! One configuration of the fully connected family (EBGAN paper, appendix C and Table 1),
+//! serde-serialisable, with a canonical id that names its run folder and parses back.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Which losses and schedule (one small file each: [`crate::gan`], [`crate::ebgan`],
+/// [`crate::ebgan_pt`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VariantKind {
+    /// Goodfellow et al. 2014, non-saturating G loss.
+    Gan,
+    /// Autoencoder discriminator, eqs. 1, 2 and 13.
+    Ebgan,
+    /// EBGAN with the pulling-away term of eq. 14 on the generator.
+    EbganPt,
+}
+
+/// Optimiser of one network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Optim {
+    Adam,
+    Sgd,
+}
+
+/// The per-sample energy D(x) = f(Dec(Enc(x)) − x).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnergyNorm {
+    /// ‖·‖₂, the norm of eq. 13 (default).
+    L2,
+    /// Σ (·)², squared error.
+    Squared,
+    /// mean (·)² over the pixels.
+    MeanSquared,
+}
+
+/// Settings shared by every configuration of a grid (choices where the paper is silent are
+/// marked "default" in the spec and listed in the README).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSettings {
+    /// Samples per batch, real and fake each (default 64).
+    pub batch: usize,
+    /// Generator updates per run; the same for every configuration.
+    pub g_updates: u64,
+    /// Discriminator steps per generator step (k = 1, Goodfellow et al.).
+    pub d_steps: usize,
+    /// Dropout probability in D's hidden layers when dropoutD is on (default 0.5).
+    pub dropout_p: f32,
+    /// Standard deviation of D's initial weights (0.002) and of G's (0.02); biases 0.
+    pub d_init_std: f32,
+    pub g_init_std: f32,
+    /// Adam's β₁, β₂, ε (default 0.5, 0.999, 1e-8: the DCGAN values).
+    pub adam_beta1: f32,
+    pub adam_beta2: f32,
+    pub adam_eps: f32,
+    /// SGD momentum (default 0: plain SGD).
+    pub sgd_momentum: f32,
+    /// Batch-norm ε.
+    pub bn_eps: f32,
+    /// The energy norm (EBGAN variants).
+    pub energy: EnergyNorm,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            batch: 64,
+            g_updates: 2000,
+            d_steps: 1,
+            dropout_p: 0.5,
+            d_init_std: 0.002,
+            g_init_std: 0.02,
+            adam_beta1: 0.5,
+            adam_beta2: 0.999,
+            adam_eps: 1e-8,
+            sgd_momentum: 0.0,
+            bn_eps: 1e-5,
+            energy: EnergyNorm::L2,
+        }
+    }
+}
+
+/// One point of the grid: architecture, optimisers and variant parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arch {
+    pub variant: VariantKind,
+    /// Number of weight layers of G and of D (EBGAN: Enc and Dec together, Dec one layer).
+    pub n_layer_g: usize,
+    pub n_layer_d: usize,
+    /// Width of every hidden layer of G and of D.
+    pub size_g: usize,
+    pub size_d: usize,
+    pub dropout_d: bool,
+    pub optim_d: Optim,
+    pub optim_g: Optim,
+    pub lr: f32,
+    /// EBGAN margin m (grid: 10); ignored by GAN.
+    pub margin: f32,
+    /// Weight of the pulling-away term (EBGAN-PT: 0.1); ignored otherwise.
+    pub pt_weight: f32,
+}
+
+/// A complete run configuration: one grid point and the shared settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GanConfig {
+    pub arch: Arch,
+    pub train: TrainSettings,
+}
+
+/// Widths that have a compiled network (Table 1); see [`crate::nets`].
+pub const G_WIDTHS: [usize; 4] = [400, 800, 1600, 3200];
+pub const D_WIDTHS: [usize; 4] = [128, 256, 512, 1024];
+/// Numbers of weight layers of Table 1.
+pub const LAYERS: [usize; 4] = [2, 3, 4, 5];
+
+impl VariantKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            VariantKind::Gan => "gan",
+            VariantKind::Ebgan => "ebgan",
+            VariantKind::EbganPt => "ebgan-pt",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Gan, Self::Ebgan, Self::EbganPt]
+            .into_iter()
+            .find(|v| v.name() == s)
+    }
+}
+
+impl Optim {
+    pub fn name(self) -> &'static str {
+        match self {
+            Optim::Adam => "adam",
+            Optim::Sgd => "sgd",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Adam, Self::Sgd].into_iter().find(|o| o.name() == s)
+    }
+}
+
+impl Arch {
+    /// Checks what the compiled networks support.
+    pub fn validate(&self) -> Result<(), String> {
+        let layers = |n: usize, what: &str| {
+            if LAYERS.contains(&n) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} = {n}: supported numbers of layers are {LAYERS:?}"
+                ))
+            }
+        };
+        layers(self.n_layer_g, "nLayerG")?;
+        layers(self.n_layer_d, "nLayerD")?;
+        if !G_WIDTHS.contains(&self.size_g) {
+            return Err(format!(
+                "sizeG = {}: compiled widths are {G_WIDTHS:?}",
+                self.size_g
+            ));
+        }
+        if !D_WIDTHS.contains(&self.size_d) {
+            return Err(format!(
+                "sizeD = {}: compiled widths are {D_WIDTHS:?}",
+                self.size_d
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(format!("lr = {} must be positive", self.lr));
+        }
+        if self.variant != VariantKind::Gan && !(self.margin >= 0.0 && self.margin.is_finite()) {
+            return Err(format!("margin = {} must be ≥ 0", self.margin));
+        }
+        Ok(())
+    }
+
+    /// The canonical id, e.g. `ebgan_g5x800_d2x1024_nodrop_adam-adam_lr0.001_m10`; GAN ids
+    /// have no margin, EBGAN-PT ids end with the PT weight (`_pt0.1`).
+    pub fn id(&self) -> String {
+        let mut id = format!(
+            "{}_g{}x{}_d{}x{}_{}_{}-{}_lr{}",
+            self.variant.name(),
+            self.n_layer_g,
+            self.size_g,
+            self.n_layer_d,
+            self.size_d,
+            if self.dropout_d { "drop" } else { "nodrop" },
+            self.optim_d.name(),
+            self.optim_g.name(),
+            self.lr
+        );
+        if self.variant != VariantKind::Gan {
+            id.push_str(&format!("_m{}", self.margin));
+        }
+        if self.variant == VariantKind::EbganPt {
+            id.push_str(&format!("_pt{}", self.pt_weight));
+        }
+        id
+    }
+
+    /// Parses an id made by [`Arch::id`].
+    pub fn from_id(id: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("'{id}' is not a configuration id (e.g. ebgan_g5x800_d2x1024_nodrop_adam-adam_lr0.001_m10)")
+        };
+        let parts: Vec<&str> = id.split('_').collect();
+        if parts.len() < 6 {
+            return Err(bad());
+        }
+        let variant = VariantKind::parse(parts[0]).ok_or_else(bad)?;
+        let net = |s: &str, prefix: char| -> Option<(usize, usize)> {
+            let (n, w) = s.strip_prefix(prefix)?.split_once('x')?;
+            Some((n.parse().ok()?, w.parse().ok()?))
+        };
+        let (n_layer_g, size_g) = net(parts[1], 'g').ok_or_else(bad)?;
+        let (n_layer_d, size_d) = net(parts[2], 'd').ok_or_else(bad)?;
+        let dropout_d = match parts[3] {
+            "drop" => true,
+            "nodrop" => false,
+            _ => return Err(bad()),
+        };
+        let (od, og) = parts[4].split_once('-').ok_or_else(bad)?;
+        let optim_d = Optim::parse(od).ok_or_else(bad)?;
+        let optim_g = Optim::parse(og).ok_or_else(bad)?;
+        let num = |s: &str, prefix: &str| -> Option<f32> { s.strip_prefix(prefix)?.parse().ok() };
+        let lr = num(parts[5], "lr").ok_or_else(bad)?;
+        let expected = match variant {
+            VariantKind::Gan => 6,
+            VariantKind::Ebgan => 7,
+            VariantKind::EbganPt => 8,
+        };
+        if parts.len() != expected {
+            return Err(bad());
+        }
+        let margin = match variant {
+            VariantKind::Gan => 0.0,
+            _ => num(parts[6], "m").ok_or_else(bad)?,
+        };
+        let pt_weight = match variant {
+            VariantKind::EbganPt => num(parts[7], "pt").ok_or_else(bad)?,
+            _ => 0.0,
+        };
+        let arch = Arch {
+            variant,
+            n_layer_g,
+            n_layer_d,
+            size_g,
+            size_d,
+            dropout_d,
+            optim_d,
+            optim_g,
+            lr,
+            margin,
+            pt_weight,
+        };
+        arch.validate()?;
+        if arch.id() != id {
+            return Err(format!(
+                "'{id}' is not canonical; write it as '{}'",
+                arch.id()
+            ));
+        }
+        Ok(arch)
+    }
+
+    /// The paper's best GAN of the grid (Figure 4).
+    pub fn paper_best_gan() -> Self {
+        Arch {
+            variant: VariantKind::Gan,
+            n_layer_g: 5,
+            n_layer_d: 2,
+            size_g: 1600,
+            size_d: 1024,
+            dropout_d: false,
+            optim_d: Optim::Sgd,
+            optim_g: Optim::Sgd,
+            lr: 0.01,
+            margin: 0.0,
+            pt_weight: 0.0,
+        }
+    }
+
+    /// The paper's best EBGAN (Figure 4), m = 10.
+    pub fn paper_best_ebgan() -> Self {
+        Arch {
+            variant: VariantKind::Ebgan,
+            n_layer_g: 5,
+            n_layer_d: 2,
+            size_g: 800,
+            size_d: 1024,
+            dropout_d: false,
+            optim_d: Optim::Adam,
+            optim_g: Optim::Adam,
+            lr: 0.001,
+            margin: 10.0,
+            pt_weight: 0.0,
+        }
+    }
+
+    /// The paper's best EBGAN-PT (Figure 4): the best EBGAN with PT weight 0.1.
+    pub fn paper_best_ebgan_pt() -> Self {
+        Arch {
+            variant: VariantKind::EbganPt,
+            pt_weight: 0.1,
+            ..Self::paper_best_ebgan()
+        }
+    }
+
+    /// Figure 9's configuration at margin `m`.
+    pub fn margin_sweep(m: f32) -> Self {
+        Arch {
+            size_g: 1600,
+            margin: m,
+            ..Self::paper_best_ebgan()
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_reject_junk() {
+        for a in [
+            Arch::paper_best_gan(),
+            Arch::paper_best_ebgan(),
+            Arch::paper_best_ebgan_pt(),
+            Arch::margin_sweep(32.0),
+        ] {
+            assert_eq!(Arch::from_id(&a.id()).unwrap(), a, "{}", a.id());
+        }
+        assert_eq!(
+            Arch::paper_best_ebgan().id(),
+            "ebgan_g5x800_d2x1024_nodrop_adam-adam_lr0.001_m10"
+        );
+        assert_eq!(
+            Arch::paper_best_gan().id(),
+            "gan_g5x1600_d2x1024_nodrop_sgd-sgd_lr0.01"
+        );
+        for junk in [
+            "",
+            "gan",
+            "gan_g5x1600_d2x1024_nodrop_sgd-sgd_lr0.01_m10",
+            "gan_g6x1600_d2x1024_nodrop_sgd-sgd_lr0.01",
+            "gan_g5x1000_d2x1024_nodrop_sgd-sgd_lr0.01",
+            "gan_g5x1600_d2x1024_maybe_sgd-sgd_lr0.01",
+            "gan_g5x1600_d2x1024_nodrop_sgd-sgd_lr0.010",
+        ] {
+            assert!(Arch::from_id(junk).is_err(), "{junk}");
+        }
+    }
+}

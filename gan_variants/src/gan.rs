@@ -1,0 +1,122 @@
+//! GAN (Goodfellow et al. 2014): D outputs a logit ℓ, D(x) = σ(ℓ).
+//! L_D = −E log D(x) − E log(1 − D(G(z))) = mean softplus(−ℓ_real) + mean softplus(ℓ_fake);
+//! G uses the non-saturating loss L_G = −E log D(G(z)) = mean softplus(−ℓ_fake).
+//! Schedule: k D steps per G step (k = 1 by default), as in the harness.
+
+use crate::harness::{half_weights, weighted_mean, DiscOut, LossStats, Losses};
+use crate::shapes::{Loss, Traced};
+use dfdx::prelude::*;
+
+/// The GAN losses.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gan;
+
+type Column = Tensor<(usize,), f32, Cpu, Traced>;
+
+/// softplus(x) = log(1 + eˣ) = max(x, 0) + log(1 + e^{−|x|}), exact for large |x|.
+pub fn softplus(x: Column) -> Column {
+    let positive = x.with_empty_tape().relu();
+    positive + (x.abs().negate().exp() + 1.0).ln()
+}
+
+fn logits(d: DiscOut<1>) -> Column {
+    let rows = d.out.shape().0;
+    d.out.reshape_like(&(rows,))
+}
+
+fn sigmoid_mean(l: &[f32], w: &[f32]) -> f32 {
+    let p: Vec<f32> = l.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect();
+    weighted_mean(&p, w)
+}
+
+impl Losses<1> for Gan {
+    fn d_loss(&self, d: DiscOut<1>, n_real: usize) -> (Loss, LossStats) {
+        let l = logits(d);
+        let dev = l.device().clone();
+        let rows = l.shape().0;
+        let (wr, wf) = (
+            half_weights(&dev, n_real, rows, true),
+            half_weights(&dev, n_real, rows, false),
+        );
+        let lv = l.as_vec();
+        let stats = LossStats {
+            real: Some(sigmoid_mean(&lv, &wr.as_vec())),
+            fake: Some(sigmoid_mean(&lv, &wf.as_vec())),
+            pt: None,
+        };
+        let real = softplus(l.with_empty_tape().negate()) * wr;
+        let fake = softplus(l) * wf;
+        ((real + fake).sum(), stats)
+    }
+
+    fn g_loss(&self, d: DiscOut<1>) -> (Loss, LossStats) {
+        let l = logits(d);
+        let lv = l.as_vec();
+        let w = vec![1.0 / lv.len() as f32; lv.len()];
+        let stats = LossStats {
+            fake: Some(sigmoid_mean(&lv, &w)),
+            ..Default::default()
+        };
+        (softplus(l.negate()).mean(), stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shapes::{Rows, PIXELS};
+
+    fn out(dev: &Cpu, logits: &[f32]) -> (DiscOut<1>, Rows<1>) {
+        let t: Rows<1> = dev.tensor_from_vec(logits.to_vec(), (logits.len(), Const));
+        let input: Rows<PIXELS> = dev.zeros_like(&(logits.len(), Const));
+        let out = t.leaky_trace();
+        let code = out.with_empty_tape().reshape_like(&(logits.len(), 1usize));
+        (
+            DiscOut {
+                out,
+                code,
+                input: input.leaky_trace(),
+            },
+            t,
+        )
+    }
+
+    /// Logits real (2, −1), fake (0.5, −3):
+    /// L_D = [sp(−2) + sp(1)]/2 + [sp(0.5) + sp(−3)]/2 with sp(x) = ln(1 + eˣ)
+    ///     = (0.126928 + 1.313262)/2 + (0.974077 + 0.048587)/2 = 1.231427.
+    #[test]
+    fn d_loss_matches_hand_computed_value() {
+        let dev: Cpu = Default::default();
+        let (d, _) = out(&dev, &[2.0, -1.0, 0.5, -3.0]);
+        let (loss, stats) = Gan.d_loss(d, 2);
+        assert!((loss.array() - 1.231427).abs() < 1e-5, "{}", loss.array());
+        // Mean D(x): (σ(2) + σ(−1))/2 = (0.880797 + 0.268941)/2.
+        assert!((stats.real.unwrap() - 0.574869).abs() < 1e-5);
+    }
+
+    /// Fakes (0.5, −3): L_G = [sp(−0.5) + sp(3)]/2 = (0.474077 + 3.048587)/2 = 1.761332, and
+    /// ∂L_G/∂ℓ = −σ(−ℓ)/2 = (−0.188771, −0.476287).
+    #[test]
+    fn non_saturating_g_loss_and_gradient() {
+        let dev: Cpu = Default::default();
+        let (d, t) = out(&dev, &[0.5, -3.0]);
+        let (loss, _) = Gan.g_loss(d);
+        assert!((loss.array() - 1.761332).abs() < 1e-5);
+        let g = loss.backward();
+        let g = g.get(&t).as_vec();
+        assert!(
+            (g[0] + 0.188771).abs() < 1e-5 && (g[1] + 0.476287).abs() < 1e-5,
+            "{g:?}"
+        );
+    }
+
+    #[test]
+    fn softplus_is_exact_at_large_magnitudes() {
+        let dev: Cpu = Default::default();
+        let x: Tensor<(usize,), f32, Cpu> = dev.tensor_from_vec(vec![100.0, -100.0, 0.0], (3,));
+        let y = softplus(x.leaky_trace()).as_vec();
+        assert_eq!(y[0], 100.0);
+        assert!(y[1] >= 0.0 && y[1] < 1e-30);
+        assert!((y[2] - std::f32::consts::LN_2).abs() < 1e-7);
+    }
+}

@@ -1,0 +1,370 @@
+//! The one training step every variant shares: k discriminator steps, then one generator step
+//! (Goodfellow et al. 2014, Algorithm 1; EBGAN paper, section 2). A variant supplies only its
+//! two losses ([`Losses`]).
+//!
+//! A D step stacks the real and the fake batch into one matrix (one matmul per layer) with
+//! separate batch-norm statistics per half; the fakes enter it detached. The G step runs the
+//! freshly updated D on the fakes of the last D step with their tape, so G's gradient flows
+//! through D's input and, for EBGAN, through the reconstruction target as well.
+
+use crate::config::{Arch, GanConfig, TrainSettings, VariantKind};
+use crate::nets::{build_discriminator, build_generator, Dropout, Net};
+use crate::shapes::{Loss, Matrix, Rows, Traced, LATENT, PIXELS};
+use dfdx::prelude::*;
+use ladder::rng::keyed_stream;
+use rand::{rngs::StdRng, Rng};
+use rand_distr::StandardNormal;
+
+/// Keys of this crate's random streams (the ladder's use 1–6).
+#[derive(Clone, Copy, Debug)]
+#[repr(u64)]
+pub enum Stream {
+    InitG = 11,
+    InitD = 12,
+    /// z of D step c = t · k + i.
+    Latent = 13,
+    /// Dropout masks of D in its own step and in the G step.
+    DropoutD = 14,
+    DropoutG = 15,
+    /// z of the samples that are scored and shown.
+    Samples = 16,
+    /// Order of the training set (counter: epoch); used by the caller that draws batches.
+    DataOrder = 17,
+}
+
+/// The random stream (seed, key, counter).
+pub fn stream(seed: u64, key: Stream, counter: u64) -> StdRng {
+    keyed_stream(seed, key as u64, counter)
+}
+
+/// What D returned for a batch.
+pub struct DiscOut<const O: usize> {
+    /// D's output before any squashing (GAN: logits; EBGAN: the reconstruction).
+    pub out: Rows<O, Traced>,
+    /// D's last hidden activation (EBGAN: the encoder output, the S of eq. 14).
+    pub code: Matrix<Traced>,
+    /// D's input (an empty-tape copy, the reconstruction target).
+    pub input: Rows<PIXELS, Traced>,
+}
+
+/// Numbers a loss reports besides its value.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LossStats {
+    /// Mean D output on the real rows (GAN: D(x) as a probability; EBGAN: the energy).
+    pub real: Option<f32>,
+    /// The same on the fake rows.
+    pub fake: Option<f32>,
+    /// The pulling-away term f_PT (EBGAN-PT's G step).
+    pub pt: Option<f32>,
+}
+
+/// A variant: its discriminator loss on a stacked [real; fake] batch and its generator loss.
+pub trait Losses<const O: usize> {
+    fn d_loss(&self, d: DiscOut<O>, n_real: usize) -> (Loss, LossStats);
+    fn g_loss(&self, d: DiscOut<O>) -> (Loss, LossStats);
+}
+
+/// Per-row weights 1/n_real on the first `n_real` rows and 0 after (`real = true`), or the
+/// converse with 1/n_fake: turn per-row terms into the two batch means.
+pub fn half_weights(
+    dev: &Cpu,
+    n_real: usize,
+    rows: usize,
+    real: bool,
+) -> Tensor<(usize,), f32, Cpu> {
+    let n_fake = rows - n_real;
+    let v: Vec<f32> = (0..rows)
+        .map(|i| match (i < n_real, real) {
+            (true, true) => 1.0 / n_real as f32,
+            (false, false) => 1.0 / n_fake as f32,
+            _ => 0.0,
+        })
+        .collect();
+    dev.tensor_from_vec(v, (rows,))
+}
+
+/// The mean of `v` over the rows where `w` is non-zero, off the tape (for logging).
+pub fn weighted_mean(v: &[f32], w: &[f32]) -> f32 {
+    v.iter().zip(w).map(|(a, b)| a * b).sum()
+}
+
+/// G(z) = tanh of the generator's output, G in training mode (batch statistics).
+pub fn generate(g: &dyn Net<LATENT, PIXELS>, z: Rows<LATENT, Traced>) -> Rows<PIXELS, Traced> {
+    let rows = z.shape().0;
+    g.forward(z, &[rows], None).0.tanh()
+}
+
+/// The G step's loss: D on the fakes *with their tape* (so the gradient reaches G through D's
+/// input and, for EBGAN, through the reconstruction target), then the variant's L_G.
+pub fn generator_loss<const O: usize, L: Losses<O>>(
+    d: &dyn Net<PIXELS, O>,
+    losses: &L,
+    fake: Rows<PIXELS, Traced>,
+    drop: Option<Dropout<'_>>,
+) -> (Loss, LossStats) {
+    let rows = fake.shape().0;
+    let input = fake.with_empty_tape();
+    let (out, code) = d.forward(fake, &[rows], drop);
+    losses.g_loss(DiscOut { out, code, input })
+}
+
+/// What one training step did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepStats {
+    pub d_loss: f32,
+    pub g_loss: f32,
+    pub d: LossStats,
+    pub g: LossStats,
+}
+
+impl StepStats {
+    pub fn is_finite(&self) -> bool {
+        self.d_loss.is_finite() && self.g_loss.is_finite()
+    }
+}
+
+/// A trainer for one configuration, whatever its variant.
+pub trait GanTrainer {
+    /// Step t (0-based) on `reals`: k · batch real rows of PIXELS values in [−1, 1].
+    fn step(&mut self, t: u64, reals: &[f32]) -> StepStats;
+    /// `n` samples in [−1, 1] (G with batch statistics over batches of the training size),
+    /// from the latent stream (seed, Samples, `counter`).
+    fn samples(&self, n: usize, counter: u64) -> Vec<f32>;
+    /// Trainable values of G and D.
+    fn num_params(&self) -> (usize, usize);
+}
+
+/// G, D and the variant's losses.
+pub struct Harness<const O: usize, L: Losses<O>> {
+    losses: L,
+    train: TrainSettings,
+    dropout_p: Option<f32>,
+    g: Box<dyn Net<LATENT, PIXELS>>,
+    d: Box<dyn Net<PIXELS, O>>,
+    g_grads: Gradients<f32, Cpu>,
+    d_grads: Gradients<f32, Cpu>,
+    seed: u64,
+    dev: Cpu,
+}
+
+fn take(grads: &mut Gradients<f32, Cpu>) -> Gradients<f32, Cpu> {
+    std::mem::replace(grads, Gradients::leaky())
+}
+
+fn normal_rows<const N: usize>(dev: &Cpu, rng: &mut StdRng, rows: usize) -> Rows<N> {
+    let v: Vec<f32> = (0..rows * N)
+        .map(|_| rng.sample::<f32, _>(StandardNormal))
+        .collect();
+    dev.tensor_from_vec(v, (rows, Const::<N>))
+}
+
+impl<const O: usize, L: Losses<O>> Harness<O, L> {
+    /// Builds G (from stream InitG) and D (InitD) for `arch`.
+    pub fn new(
+        dev: &Cpu,
+        arch: &Arch,
+        train: &TrainSettings,
+        losses: L,
+        seed: u64,
+    ) -> Result<Self, String> {
+        arch.validate()?;
+        if train.batch < 2 || train.d_steps == 0 {
+            return Err("batch must be ≥ 2 and d_steps ≥ 1".into());
+        }
+        let g = build_generator(
+            dev,
+            arch.n_layer_g,
+            arch.size_g,
+            arch.optim_g,
+            arch.lr,
+            train,
+            &mut stream(seed, Stream::InitG, 0),
+        )?;
+        let d = build_discriminator::<O>(
+            dev,
+            arch.n_layer_d,
+            arch.size_d,
+            arch.optim_d,
+            arch.lr,
+            train,
+            &mut stream(seed, Stream::InitD, 0),
+        )?;
+        Ok(Self {
+            losses,
+            train: train.clone(),
+            dropout_p: arch.dropout_d.then_some(train.dropout_p),
+            g_grads: g.alloc_grads(),
+            d_grads: d.alloc_grads(),
+            g,
+            d,
+            seed,
+            dev: dev.clone(),
+        })
+    }
+}
+
+impl<const O: usize, L: Losses<O>> GanTrainer for Harness<O, L> {
+    fn step(&mut self, t: u64, reals: &[f32]) -> StepStats {
+        let b = self.train.batch;
+        let k = self.train.d_steps;
+        assert_eq!(reals.len(), k * b * PIXELS, "k batches of real rows");
+        let mut stats = StepStats::default();
+        let mut fakes = None;
+        for (i, real) in reals.chunks_exact(b * PIXELS).enumerate() {
+            let c = t * k as u64 + i as u64;
+            // Unused fakes of an earlier D step give their gradient set back, zeroed.
+            if let Some(old) = fakes.take() {
+                let old: Rows<PIXELS, Traced> = old;
+                self.g_grads = old.sum().backward();
+                self.g.zero_grads(&mut self.g_grads);
+            }
+            let z: Rows<LATENT> =
+                normal_rows(&self.dev, &mut stream(self.seed, Stream::Latent, c), b);
+            let fake = generate(self.g.as_ref(), z.trace(take(&mut self.g_grads)));
+            let mut x = real.to_vec();
+            x.extend(fake.as_vec());
+            fakes = Some(fake);
+            let x: Rows<PIXELS> = self.dev.tensor_from_vec(x, (2 * b, Const));
+            let x = x.trace(take(&mut self.d_grads));
+            let input = x.with_empty_tape();
+            let mut rng = stream(self.seed, Stream::DropoutD, c);
+            let drop = self.dropout_p.map(|p| Dropout { p, rng: &mut rng });
+            let (out, code) = self.d.forward(x, &[b, b], drop);
+            let (loss, s) = self.losses.d_loss(DiscOut { out, code, input }, b);
+            stats.d_loss = loss.array();
+            stats.d = s;
+            self.d_grads = loss.backward();
+            if !stats.d_loss.is_finite() {
+                self.d.zero_grads(&mut self.d_grads);
+                stats.g_loss = f32::NAN;
+                return stats;
+            }
+            self.d.update(&mut self.d_grads);
+        }
+        let fake = fakes.expect("d_steps ≥ 1");
+        let mut rng = stream(self.seed, Stream::DropoutG, t);
+        let drop = self.dropout_p.map(|p| Dropout { p, rng: &mut rng });
+        let (loss, s) = generator_loss(self.d.as_ref(), &self.losses, fake, drop);
+        stats.g_loss = loss.array();
+        stats.g = s;
+        self.g_grads = loss.backward();
+        if stats.g_loss.is_finite() {
+            self.g.update(&mut self.g_grads);
+        } else {
+            self.g.zero_grads(&mut self.g_grads);
+        }
+        stats
+    }
+
+    fn samples(&self, n: usize, counter: u64) -> Vec<f32> {
+        let b = self.train.batch;
+        let mut rng = stream(self.seed, Stream::Samples, counter);
+        let mut out = Vec::with_capacity(n * PIXELS);
+        let mut done = 0;
+        while done < n {
+            let rows = b.min(n - done);
+            let z: Rows<LATENT> = normal_rows(&self.dev, &mut rng, rows);
+            out.extend(self.g.forward_untraced(z, &[rows]).tanh().as_vec());
+            done += rows;
+        }
+        out
+    }
+
+    fn num_params(&self) -> (usize, usize) {
+        (self.g.num_params(), self.d.num_params())
+    }
+}
+
+/// The trainer for `cfg`'s variant, initialised from `seed`.
+pub fn build(dev: &Cpu, cfg: &GanConfig, seed: u64) -> Result<Box<dyn GanTrainer>, String> {
+    let (a, t) = (&cfg.arch, &cfg.train);
+    Ok(match a.variant {
+        VariantKind::Gan => Box::new(Harness::new(dev, a, t, crate::gan::Gan, seed)?),
+        VariantKind::Ebgan => Box::new(Harness::new(
+            dev,
+            a,
+            t,
+            crate::ebgan::Ebgan {
+                margin: a.margin,
+                norm: t.energy,
+            },
+            seed,
+        )?),
+        VariantKind::EbganPt => Box::new(Harness::new(
+            dev,
+            a,
+            t,
+            crate::ebgan_pt::EbganPt {
+                ebgan: crate::ebgan::Ebgan {
+                    margin: a.margin,
+                    norm: t.energy,
+                },
+                weight: a.pt_weight,
+            },
+            seed,
+        )?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{EnergyNorm, Optim};
+    use crate::ebgan_pt::EbganPt;
+    use crate::nets::{trainable, Affine, Mlp, NoNorm, Trainable};
+    use rand::SeedableRng;
+
+    type SmallG = Trainable<Mlp<LATENT, 6, PIXELS, 1, Affine<6>>>;
+    type SmallD = Trainable<Mlp<PIXELS, 5, PIXELS, 1, NoNorm<5>>>;
+
+    /// L_G of EBGAN-PT (energy + PT through a two-layer-encoder D) as a function of G's
+    /// parameters: the autodiff gradient of G's input weights against central differences in
+    /// f64-accumulated f32. Fails if the fakes' tape is cut anywhere between G and the loss
+    /// (D's input, the reconstruction target, or the encoder code of the PT term).
+    #[test]
+    fn generator_gradient_matches_finite_differences() {
+        let dev = Cpu::seed_from_u64(0);
+        let mut train = TrainSettings::default();
+        train.d_init_std = 0.3;
+        train.g_init_std = 0.3;
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut g: SmallG = trainable(&dev, Optim::Adam, 1e-3, 0.3, &train, &mut rng);
+        let d: SmallD = trainable(&dev, Optim::Adam, 1e-3, 0.3, &train, &mut rng);
+        let losses = EbganPt {
+            ebgan: crate::ebgan::Ebgan {
+                margin: 10.0,
+                norm: EnergyNorm::L2,
+            },
+            weight: 0.5,
+        };
+        let z: Rows<LATENT> = normal_rows(&dev, &mut StdRng::seed_from_u64(9), 4);
+        let loss_at = |g: &SmallG| -> f64 {
+            let fake = generate(g, z.clone().leaky_trace());
+            generator_loss(&d, &losses, fake, None).0.array() as f64
+        };
+        let fake = generate(&g, z.clone().trace(g.alloc_grads()));
+        let grads = generator_loss(&d, &losses, fake, None).0.backward();
+        let analytic = grads.get(&g.net.input.weight).as_vec();
+        let base = g.net.input.weight.as_vec();
+        // The eight entries with the largest gradients (small ones drown in f32 noise).
+        let mut order: Vec<usize> = (0..base.len()).collect();
+        order.sort_by(|a, b| analytic[*b].abs().total_cmp(&analytic[*a].abs()));
+        let h = 1e-3f32;
+        for &i in order.iter().take(8) {
+            let mut p = base.clone();
+            p[i] += h;
+            g.net.input.weight.copy_from(&p);
+            let lp = loss_at(&g);
+            p[i] -= 2.0 * h;
+            g.net.input.weight.copy_from(&p);
+            let lm = loss_at(&g);
+            g.net.input.weight.copy_from(&base);
+            let numeric = (lp - lm) / (2.0 * h as f64);
+            let a = analytic[i] as f64;
+            assert!(
+                (numeric - a).abs() < 0.03 * a.abs() + 1e-4,
+                "weight {i}: numeric {numeric} vs autodiff {a}"
+            );
+        }
+    }
+}

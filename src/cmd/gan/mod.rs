@@ -1,0 +1,116 @@
+//! `ebgan gan …`: the MNIST grid experiments of the EBGAN paper (Table 1, Figures 2–4, 9) and
+//! the Parzen estimate of Goodfellow et al. 2014, on the `gan_variants` harness. One module
+//! per subcommand; the settings live in `configs/gans.toml`.
+
+pub mod bench;
+pub mod classifier;
+pub mod figures;
+pub mod list;
+pub mod parzen;
+pub mod run;
+
+use anyhow::{Context, Result};
+use gan_variants::TrainSettings;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Train the MNIST classifier that scores samples and save it (safetensors).
+    Classifier(classifier::Args),
+    /// Train one configuration (by id) and write its folder.
+    Run(run::Args),
+    /// Print the configuration ids of a set (grid, margins, named).
+    List(list::Args),
+    /// Median ms per training iteration of configurations.
+    Bench(bench::Args),
+    /// Tables and figures of the grid, margin sweep and named runs, from their CSV files.
+    Figures(figures::Args),
+}
+
+pub fn main(args: Args) -> Result<()> {
+    match args.command {
+        Command::Classifier(a) => classifier::main(a),
+        Command::Run(a) => run::main(a),
+        Command::List(a) => list::main(a),
+        Command::Bench(a) => bench::main(a),
+        Command::Figures(a) => figures::main(a),
+    }
+}
+
+/// One profile of `configs/gans.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GanProfile {
+    pub g_updates: u64,
+    pub ebgan_configs: usize,
+    pub gan_configs: usize,
+    pub subsample_seed: u64,
+    pub seed: u64,
+    pub curve_every: u64,
+    pub curve_samples: usize,
+    pub final_samples: usize,
+    pub parzen_samples: usize,
+    pub parzen_validation: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GansFile {
+    train: TrainSettings,
+    profiles: BTreeMap<String, GanProfile>,
+}
+
+/// The shared settings (with the profile's training length) and the profile.
+pub fn load_profile(configs: &Path, name: &str) -> Result<(TrainSettings, GanProfile)> {
+    let path = configs.join("gans.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let file: GansFile =
+        toml::from_str(&text).with_context(|| format!("malformed {}", path.display()))?;
+    let profile = file.profiles.get(name).cloned().with_context(|| {
+        format!(
+            "no profile '{name}' in {} (have: {})",
+            path.display(),
+            file.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let mut train = file.train;
+    train.g_updates = profile.g_updates;
+    Ok((train, profile))
+}
+
+/// Location flags of the GAN commands.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Paths {
+    /// Folder with gans.toml.
+    #[arg(long, default_value = "configs")]
+    pub configs: PathBuf,
+    /// Results folder (runs go to <results>/gans/<profile>/<id>/).
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// The scoring classifier (trained there first if missing).
+    #[arg(
+        long,
+        default_value = "results/classifier/mnist-classifier.safetensors"
+    )]
+    pub classifier: PathBuf,
+}
+
+impl Paths {
+    pub fn run_dir(&self, profile: &str, id: &str) -> PathBuf {
+        self.results.join("gans").join(profile).join(id)
+    }
+}
+
+/// MNIST images padded to 32 × 32 in [−1, 1] (the grid's data space).
+pub fn padded(split: &crate::data::Split) -> Vec<f32> {
+    gan_variants::shapes::pad_to_32(&split.images)
+}

@@ -1,0 +1,129 @@
+//! `ebgan gan …`: the scoring classifier, a smoke run of each variant, reproducibility, the
+//! id sets, and CLI errors.
+
+mod common;
+
+use ebgan::cmd::gan::classifier::{row_path, ClassifierRow, MIN_ACCURACY};
+use ebgan::cmd::gan::list::{ids, Set};
+use ebgan::cmd::gan::parzen::ParzenRow;
+use ebgan::cmd::gan::run::{execute, resolve, Extras, GanCurveRow, GanFinalRow};
+use ebgan::cmd::gan::{padded, Paths};
+use ebgan::data::load_mnist;
+use ebgan::io::read_csv;
+use gan_variants::classifier::Classifier;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn paths() -> Paths {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Paths {
+        configs: common::configs(),
+        results: root.join("results"),
+        classifier: root.join("results/classifier/mnist-classifier.safetensors"),
+    }
+}
+
+fn classifier() -> Classifier {
+    let dev = Default::default();
+    let mut c = Classifier::new(&dev);
+    use dfdx::prelude::LoadFromSafetensors;
+    c.load_safetensors(paths().classifier)
+        .expect("the committed classifier (make classifier)");
+    c
+}
+
+/// The committed classifier reaches its saved accuracy, and that is at least 99 %.
+#[test]
+fn classifier_accuracy_is_at_least_99_percent() {
+    let data = load_mnist(&common::mnist_dir()).unwrap();
+    let acc = classifier().accuracy(&padded(&data.test), &data.test.labels);
+    let saved: Vec<ClassifierRow> = read_csv(&row_path(&paths().classifier)).unwrap();
+    assert!(acc >= MIN_ACCURACY, "test accuracy {acc}");
+    assert_eq!(acc, saved[0].test_accuracy);
+}
+
+const SMALL: [&str; 3] = [
+    "gan_g3x400_d3x128_drop_sgd-adam_lr0.01",
+    "ebgan_g3x400_d3x128_drop_adam-adam_lr0.001_m10",
+    "ebgan-pt_g2x400_d2x128_nodrop_adam-adam_lr0.001_m10_pt0.1",
+];
+
+/// Each variant trains a few updates, scores its samples, and reproduces itself exactly.
+#[test]
+fn smoke_run_of_each_variant_is_reproducible() {
+    let data = load_mnist(&common::mnist_dir()).unwrap();
+    let c = classifier();
+    for id in SMALL {
+        let (mut cfg, _) = resolve(&paths(), "smoke", id, None).unwrap();
+        cfg.config.train.g_updates = 12;
+        cfg.curve_every = 5;
+        cfg.curve_samples = 100;
+        cfg.final_samples = 200;
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let extras = Extras {
+            samples: true,
+            parzen: Some((300, 200)),
+            quiet: true,
+        };
+        let ra = execute(&cfg, &data, &c, a.path(), extras).unwrap();
+        let rb = execute(&cfg, &data, &c, b.path(), extras).unwrap();
+        assert_eq!(ra.status, "ok", "{id}");
+        assert_eq!(ra.g_updates, 12);
+        let ip = ra.i_prime.unwrap();
+        assert!(ip.is_finite() && ip >= 0.0, "{id}: I' {ip}");
+        let is = ra.inception_score.unwrap();
+        assert!((1.0..=10.0).contains(&is), "{id}: IS {is}");
+        let total: usize = ra
+            .histogram
+            .split(' ')
+            .map(|c| c.parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(total, 200);
+        assert_eq!((ra.i_prime, &ra.histogram), (rb.i_prime, &rb.histogram));
+        let ca: Vec<GanCurveRow> = read_csv(&a.path().join("curve.csv")).unwrap();
+        let cb: Vec<GanCurveRow> = read_csv(&b.path().join("curve.csv")).unwrap();
+        assert_eq!(ca.len(), 3, "rows at 5, 10 and the end");
+        for (x, y) in ca.iter().zip(&cb) {
+            assert_eq!(
+                (x.d_loss, x.g_loss, x.i_prime),
+                (y.d_loss, y.g_loss, y.i_prime)
+            );
+        }
+        assert_eq!(ca[0].pt.is_some(), id.starts_with("ebgan-pt"));
+        let f: Vec<GanFinalRow> = read_csv(&a.path().join("final.csv")).unwrap();
+        assert_eq!(f[0], ra);
+        assert!(a.path().join("samples.csv").exists());
+        let pa: Vec<ParzenRow> = read_csv(&a.path().join("parzen.csv")).unwrap();
+        let pb: Vec<ParzenRow> = read_csv(&b.path().join("parzen.csv")).unwrap();
+        assert_eq!(pa, pb);
+        assert!(pa[0].test_ll.is_finite() && pa[0].test_ll_stderr > 0.0);
+    }
+}
+
+#[test]
+fn id_sets_have_the_profile_sizes() {
+    let grid = ids(Set::Grid, 64, 96, 1).unwrap();
+    assert_eq!(grid.len(), 160);
+    assert_eq!(grid.iter().filter(|i| i.starts_with("ebgan_")).count(), 64);
+    assert_eq!(ids(Set::Margins, 64, 96, 1).unwrap().len(), 8);
+    assert_eq!(ids(Set::Grid, 512, 6144, 1).unwrap().len(), 6656);
+}
+
+#[test]
+fn bad_id_is_one_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ebgan"))
+        .args([
+            "gan",
+            "run",
+            "--profile",
+            "smoke",
+            "--id",
+            "gan_g9x400_d2x128_nodrop_adam-adam_lr0.001",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("nLayerG"), "{err}");
+}
