@@ -3,7 +3,7 @@
 //!
 //! Input: 32 × 32 images in [−1, 1] (the generator's space). Two 5 × 5 convolutions with
 //! stride 2 and padding 2 (32 maps on 16 × 16, then 64 maps on 8 × 8), each written as im2col
-//! + one matmul, since stable dfdx has no convolution: the input's patches are cut on the
+//! and one matmul, since stable dfdx has no convolution: the input's patches are cut on the
 //! host (no gradient needed), the hidden maps' by [`hidden_patches`], a custom op whose
 //! backward adds each patch gradient back to its source. Then ReLU, a 256-unit ReLU layer
 //! with dropout 0.5, and 10 logits.
