@@ -157,7 +157,11 @@ fn histogram<DB: DrawingBackend>(
                 )
             }))
             .map_err(plot_err)?
-            .label(format!("{name} (n = {})", values.len()))
+            .label(format!(
+                "{name} (n = {}, diverged {})",
+                values.len(),
+                counts[0]
+            ))
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
     }
     chart
@@ -300,7 +304,7 @@ fn grid_figures(
 
 /// Draws rows of 28 × 28 byte images, `per_row` per row, with a caption per row.
 fn sample_rows(path: &Path, rows: &[(String, Vec<Vec<u8>>)], per_row: usize) -> Result<()> {
-    let (cell, label_w) = (56i32, 330i32);
+    let (cell, label_w) = (56i32, 470i32);
     let h = rows.len().max(1) as i32 * cell;
     let root = BitMapBackend::new(path, ((label_w + per_row as i32 * cell) as u32, h as u32))
         .into_drawing_area();
@@ -421,7 +425,7 @@ fn named_figure(
     let mut entries: Vec<(String, PathBuf, Option<f64>)> = Vec::new();
     for r in best_runs.values() {
         entries.push((
-            format!("best {} found: {}", r.variant.to_uppercase(), r.id),
+            format!("best {} of the grid", r.variant.to_uppercase()),
             best.join(&r.id),
             r.i_prime,
         ));
@@ -433,7 +437,7 @@ fn named_figure(
     ] {
         let id = a.id();
         entries.push((
-            name.to_string(),
+            format!("{name} (trained directly)"),
             dir.join(&id),
             runs.get(&id).and_then(|r| r.i_prime),
         ));
@@ -444,10 +448,14 @@ fn named_figure(
         if s.exists() {
             let imgs = read_samples(&s)?;
             for (k, chunk) in imgs.chunks(10).take(3).enumerate() {
+                let id = folder
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let caption = match k {
                     0 => name.clone(),
-                    1 => format!("I' {}", fmt(i_prime, 2)),
-                    _ => String::new(),
+                    1 => id,
+                    _ => format!("I' {}", fmt(i_prime, 2)),
                 };
                 rows.push((caption, chunk.to_vec()));
             }
@@ -479,16 +487,12 @@ fn parzen_table(paths: &Paths, profile: &str) -> Result<Vec<PathBuf>> {
     let base = paths.results.join(format!("gans_{profile}_parzen"));
     write_csv(&base.with_extension("csv"), &rows)?;
     let mut md = format!(
-        "# Parzen-window test log-likelihood on MNIST ({profile}), mean ± standard error over the 10,000 test images
-
-         | model | log-likelihood | σ (chosen on validation) | samples |
-| --- | --- | --- | --- |
-"
+        "# Parzen-window test log-likelihood on MNIST ({profile}), mean ± standard error over the test images\n\n\
+         | model | log-likelihood | σ (chosen on validation) | samples |\n| --- | --- | --- | --- |\n"
     );
     for r in &rows {
         md.push_str(&format!(
-            "| ours: `{}` | {:.1} ± {:.1} | {:.3}{} | {} |
-",
+            "| ours: `{}` | {:.1} ± {:.1} | {:.3}{} | {} |\n",
             r.id,
             r.test_ll,
             r.test_ll_stderr,
@@ -503,13 +507,15 @@ fn parzen_table(paths: &Paths, profile: &str) -> Result<Vec<PathBuf>> {
     }
     for (name, m, se) in PAPER {
         md.push_str(&format!(
-            "| Goodfellow et al. 2014: {name} | {m:.0} ± {se} | | |
-"
+            "| Goodfellow et al. 2014: {name} | {m:.0} ± {se} | | |\n"
         ));
     }
-    md.push_str("
-The Parzen estimate has a high variance and depends strongly on σ and the dimension (Theis et al. 2016); it ranks models only roughly. Our σ is chosen on the last 10,000 training images, which the generators saw in training.
-");
+    md.push_str(&format!(
+        "\nThe Parzen estimate has a high variance and depends strongly on σ and the dimension \
+         (Theis et al. 2016); it ranks models only roughly. Our σ is chosen on the last {} training \
+         images, which the generators saw in training; {} test images are scored.\n",
+        rows[0].validation_images, rows[0].test_images
+    ));
     write_atomic(&base.with_extension("md"), md.as_bytes())?;
     Ok(vec![base.with_extension("csv"), base.with_extension("md")])
 }
