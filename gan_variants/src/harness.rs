@@ -324,9 +324,11 @@ mod tests {
     #[test]
     fn generator_gradient_matches_finite_differences() {
         let dev = Cpu::seed_from_u64(0);
-        let mut train = TrainSettings::default();
-        train.d_init_std = 0.3;
-        train.g_init_std = 0.3;
+        let train = TrainSettings {
+            d_init_std: 0.3,
+            g_init_std: 0.3,
+            ..Default::default()
+        };
         let mut rng = StdRng::seed_from_u64(5);
         let mut g: SmallG = trainable(&dev, Optim::Adam, 1e-3, 0.3, &train, &mut rng);
         let d: SmallD = trainable(&dev, Optim::Adam, 1e-3, 0.3, &train, &mut rng);
