@@ -1,21 +1,25 @@
 # LN vs EBGAN-LN (Zhao, Mathieu & LeCun 2017, Table 2) and the rest of the suite.
 #
-#   make table2 [PROFILE=paper|quick|smoke] [-j N]   every run of the table, then the table
+#   make table2 [PROFILE=paper|quick|smoke] [JOBS=2 THREADS=1]   every run, then the table
 #   make figures                                      re-plot every figure from the CSV files
 #   make test                                         the test suite (release build)
 #   make data [MNIST_DIR=...]                         link the MNIST files into data/mnist
 #   make bench                                        ms per step, LN and EBGAN-LN
-#   make gans [PROFILE=paper|quick|smoke] [-j N]      the MNIST GAN/EBGAN experiments (gans.toml):
+#   make gans [PROFILE=paper|quick|smoke]             the MNIST GAN/EBGAN experiments (gans.toml):
 #     make grid | margins | named | parzen | gan-figures   (their parts, in that order)
 #   make classifier                                   the MNIST classifier that scores samples
 #
-# Each run is its own target (its final.csv), so `make -j N table2` runs N at a time, finished
-# runs are skipped, and an interrupted table resumes losing at most the runs in flight.
+# Each run is its own target (its final.csv), so the table runs JOBS at a time, finished runs
+# are skipped, and an interrupted table resumes (a run resumes from its last checkpoint).
 
 PROFILE ?= paper
 BIN := target/release/ebgan
-# Threads per run for the matrix products (RAYON_NUM_THREADS); with -j2 on 2 cores use 1.
-THREADS ?=
+# Runs at a time (JOBS) and matmul threads per run (THREADS, i.e. RAYON_NUM_THREADS). On this
+# 2-core machine two one-thread runs at once finish 1.49x the runs per hour of one two-thread
+# run (results/bench/runs_per_hour.csv), so that is the default; on a bigger machine set e.g.
+# JOBS=8 THREADS=2. An empty THREADS leaves rayon's default (all cores).
+JOBS ?= 2
+THREADS ?= 1
 MNIST_DIR ?= $(firstword $(wildcard data/mnist) $(wildcard ../shared/data/mnist) data/mnist)
 export MNIST_DIR
 
@@ -38,7 +42,7 @@ ifeq ($(BIN),target/release/ebgan)
 endif
 
 table2: build
-	-@$(MAKE) --no-print-directory -k runs PROFILE=$(PROFILE) SEEDS="$(SEEDS)"
+	-@$(MAKE) --no-print-directory -k -j$(JOBS) runs PROFILE=$(PROFILE) SEEDS="$(SEEDS)"
 	$(BIN) table2 --profile $(PROFILE)
 
 runs: $(RUNS)
@@ -85,7 +89,7 @@ $(CLASSIFIER): | build
 	$(BIN) gan classifier --out $@
 
 grid margins named: build $(CLASSIFIER)
-	-@$(MAKE) --no-print-directory -k gan-runs PROFILE=$(PROFILE) \
+	-@$(MAKE) --no-print-directory -k -j$(JOBS) gan-runs PROFILE=$(PROFILE) \
 	  GAN_IDS="$$($(BIN) gan list --profile $(PROFILE) --set $@)" \
 	  GAN_FLAGS="$(if $(filter grid,$@),,--samples)"
 
@@ -97,7 +101,7 @@ results/gans/%/final.csv: | build
 	  --profile $(word 1,$(subst /, ,$*)) --id $(word 2,$(subst /, ,$*)) $(GAN_FLAGS)
 
 parzen: build $(CLASSIFIER)
-	-@$(MAKE) --no-print-directory -k best-runs PROFILE=$(PROFILE) \
+	-@$(MAKE) --no-print-directory -k -j$(JOBS) best-runs PROFILE=$(PROFILE) \
 	  GAN_IDS="$$($(BIN) gan list --profile $(PROFILE) --set best)"
 
 best-runs: $(foreach id,$(GAN_IDS),results/gans_best/$(PROFILE)/$(id)/final.csv)
