@@ -64,46 +64,29 @@ impl<D: Device<f32>> TensorCollection<f32, D> for Classifier<f32, D> {
 /// 16 × 16 grid) and every kernel offset, the input pixel (−1, background, outside).
 pub fn patches(images: &[f32]) -> Vec<f32> {
     let n = images.len() / PIXELS;
-    let mut out = Vec::with_capacity(n * GRID * GRID * PATCH);
-    for img in images.chunks_exact(PIXELS) {
-        for gr in 0..GRID {
-            for gc in 0..GRID {
-                for kr in 0..KERNEL {
-                    for kc in 0..KERNEL {
-                        let r = (gr * STRIDE + kr) as isize - PAD as isize;
-                        let c = (gc * STRIDE + kc) as isize - PAD as isize;
-                        let inside =
-                            (0..SIDE as isize).contains(&r) && (0..SIDE as isize).contains(&c);
-                        out.push(if inside {
-                            img[r as usize * SIDE + c as usize]
-                        } else {
-                            -1.0
-                        });
-                    }
-                }
-            }
-        }
-    }
-    out
+    patch_index(n, SIDE)
+        .into_iter()
+        .map(|src| src.map_or(-1.0, |i| images[i]))
+        .collect()
 }
 
-/// For each source row of the (N · GRID², MAPS) hidden maps (images, then grid positions
-/// row-major), the patch rows and columns it feeds in the (N · GRID2², PATCH2) patch matrix;
-/// positions outside the grid read 0 (zero padding after ReLU).
-fn hidden_patch_index(n: usize) -> Vec<Option<usize>> {
-    // For every patch entry (row, kernel offset), the source row of the maps, or None.
-    let mut index = Vec::with_capacity(n * GRID2 * GRID2 * KERNEL * KERNEL);
+/// For `n` images of `side` × `side` positions (row-major, one image after another), the source
+/// position of every entry of their 5 × 5, stride-2, padding-2 patches (images, then output
+/// positions row-major, then kernel offsets row-major), or None outside the image (padding).
+fn patch_index(n: usize, side: usize) -> Vec<Option<usize>> {
+    let out_side = side / STRIDE;
+    let mut index = Vec::with_capacity(n * out_side * out_side * PATCH);
+    let inside = |v: isize| (0..side as isize).contains(&v);
     for img in 0..n {
-        for gr in 0..GRID2 {
-            for gc in 0..GRID2 {
+        for gr in 0..out_side {
+            for gc in 0..out_side {
                 for kr in 0..KERNEL {
                     for kc in 0..KERNEL {
                         let r = (gr * STRIDE + kr) as isize - PAD as isize;
                         let c = (gc * STRIDE + kc) as isize - PAD as isize;
-                        let inside =
-                            (0..GRID as isize).contains(&r) && (0..GRID as isize).contains(&c);
                         index.push(
-                            inside.then(|| img * GRID * GRID + r as usize * GRID + c as usize),
+                            (inside(r) && inside(c))
+                                .then(|| (img * side + r as usize) * side + c as usize),
                         );
                     }
                 }
@@ -111,6 +94,12 @@ fn hidden_patch_index(n: usize) -> Vec<Option<usize>> {
         }
     }
     index
+}
+
+/// For every entry (patch row, kernel offset) of the (N · GRID2², PATCH2) hidden patch matrix,
+/// the row of the (N · GRID², MAPS) hidden maps it copies, or None (zero padding after ReLU).
+fn hidden_patch_index(n: usize) -> Vec<Option<usize>> {
+    patch_index(n, GRID)
 }
 
 /// im2col of the first convolution's maps, (N · 256, 32) → (N · 64, 800): each patch is the
