@@ -6,8 +6,10 @@
 //! separate (spec: "BN groups"). Its backward is the usual batch-norm gradient,
 //! ∂L/∂x = (∂L/∂y − mean(∂L/∂y) − y · mean(∂L/∂y ⊙ y)) / sqrt(var + ε), per segment and column.
 
+use crate::fused::ROWS_PER_TASK;
 use crate::shapes::Rows;
 use dfdx::prelude::*;
+use rayon::prelude::*;
 
 /// Per-column mean and biased variance of one segment of rows.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,28 +61,8 @@ pub fn normalize_groups<const N: usize, T: Tape<f32, Cpu>>(
 ) -> (Rows<N, T>, Vec<ColumnStats>) {
     let (x, mut tape) = x.split_tape();
     let rows = x.shape().0;
-    assert_eq!(
-        segments.iter().sum::<usize>(),
-        rows,
-        "BN segments must cover the batch"
-    );
     let mut y = x.as_vec();
-    let mut stats = Vec::with_capacity(segments.len());
-    let mut inv_std = Vec::with_capacity(segments.len());
-    let mut start = 0;
-    for &len in segments {
-        let seg = &mut y[start * N..(start + len) * N];
-        let s = column_stats(seg, N);
-        normalize_with(seg, N, &s, eps);
-        inv_std.push(
-            s.var
-                .iter()
-                .map(|v| 1.0 / (v + eps).sqrt())
-                .collect::<Vec<f32>>(),
-        );
-        stats.push(s);
-        start += len;
-    }
+    let (stats, inv_std) = normalize_segments(&mut y, N, segments, eps);
     let y = x.device().tensor_from_vec(y, (rows, Const::<N>));
     if T::OWNS_TAPE {
         let y_out = y.clone();
@@ -89,36 +71,84 @@ pub fn normalize_groups<const N: usize, T: Tape<f32, Cpu>>(
             let gy: Vec<f32> = grads.get_or_alloc_mut(&y_out)?.to_vec();
             let yv = y_out.as_vec();
             let gx = grads.get_or_alloc_mut(&x)?;
-            let mut start = 0;
-            for (len, inv) in segments.iter().zip(&inv_std) {
-                let range = start * N..(start + len) * N;
-                let (gy, yv, gx) = (&gy[range.clone()], &yv[range.clone()], &mut gx[range]);
-                let mut mean_g = vec![0f32; N];
-                let mut mean_gy = vec![0f32; N];
-                for (g, v) in gy.chunks_exact(N).zip(yv.chunks_exact(N)) {
-                    for c in 0..N {
-                        mean_g[c] += g[c];
-                        mean_gy[c] += g[c] * v[c];
-                    }
-                }
-                let k = 1.0 / *len as f32;
-                mean_g.iter_mut().for_each(|m| *m *= k);
-                mean_gy.iter_mut().for_each(|m| *m *= k);
-                for ((out, g), v) in gx
-                    .chunks_exact_mut(N)
-                    .zip(gy.chunks_exact(N))
-                    .zip(yv.chunks_exact(N))
-                {
-                    for c in 0..N {
-                        out[c] += inv[c] * (g[c] - mean_g[c] - v[c] * mean_gy[c]);
-                    }
-                }
-                start += len;
-            }
+            backward_segments(&gy, &yv, gx, N, &segments, &inv_std);
             Ok(())
         });
     }
     (y.put_tape(tape), stats)
+}
+
+/// Normalises each segment of rows of the row-major `y` (width `n`) in place with its own
+/// batch statistics; returns the statistics and 1/sqrt(var + ε) of each segment.
+pub(crate) fn normalize_segments(
+    y: &mut [f32],
+    n: usize,
+    segments: &[usize],
+    eps: f32,
+) -> (Vec<ColumnStats>, Vec<Vec<f32>>) {
+    assert_eq!(
+        segments.iter().sum::<usize>() * n,
+        y.len(),
+        "BN segments must cover the batch"
+    );
+    let mut stats = Vec::with_capacity(segments.len());
+    let mut inv_std = Vec::with_capacity(segments.len());
+    let mut start = 0;
+    for &len in segments {
+        let seg = &mut y[start * n..(start + len) * n];
+        let s = column_stats(seg, n);
+        normalize_with(seg, n, &s, eps);
+        inv_std.push(s.var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect());
+        stats.push(s);
+        start += len;
+    }
+    (stats, inv_std)
+}
+
+/// The batch-norm backward of [`normalize_segments`], added into `gx`:
+/// ∂L/∂x = (∂L/∂y − mean(∂L/∂y) − y · mean(∂L/∂y ⊙ y)) / sqrt(var + ε) per segment and column.
+/// The column means are summed over rows in order (deterministic); the elementwise part runs
+/// in parallel over fixed blocks of rows.
+pub(crate) fn backward_segments(
+    gy: &[f32],
+    yv: &[f32],
+    gx: &mut [f32],
+    n: usize,
+    segments: &[usize],
+    inv_std: &[Vec<f32>],
+) {
+    let mut start = 0;
+    for (len, inv) in segments.iter().zip(inv_std) {
+        let range = start * n..(start + len) * n;
+        let (gy, yv, gx) = (&gy[range.clone()], &yv[range.clone()], &mut gx[range]);
+        let mut mean_g = vec![0f32; n];
+        let mut mean_gy = vec![0f32; n];
+        for (g, v) in gy.chunks_exact(n).zip(yv.chunks_exact(n)) {
+            for c in 0..n {
+                mean_g[c] += g[c];
+                mean_gy[c] += g[c] * v[c];
+            }
+        }
+        let k = 1.0 / *len as f32;
+        mean_g.iter_mut().for_each(|m| *m *= k);
+        mean_gy.iter_mut().for_each(|m| *m *= k);
+        let block = ROWS_PER_TASK * n;
+        gx.par_chunks_mut(block)
+            .zip(gy.par_chunks(block))
+            .zip(yv.par_chunks(block))
+            .for_each(|((gx, gy), yv)| {
+                for ((out, g), v) in gx
+                    .chunks_exact_mut(n)
+                    .zip(gy.chunks_exact(n))
+                    .zip(yv.chunks_exact(n))
+                {
+                    for c in 0..n {
+                        out[c] += inv[c] * (g[c] - mean_g[c] - v[c] * mean_gy[c]);
+                    }
+                }
+            });
+        start += len;
+    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,10 @@
 //!   never moves it from 0.
 
 use crate::config::CombinatorKind;
+use crate::fused::{add_into, ROWS_PER_TASK};
 use crate::shapes::Rows;
 use dfdx::prelude::*;
+use rayon::prelude::*;
 
 /// The ten per-unit parameter vectors of one layer's combinator.
 #[derive(Clone, Debug)]
@@ -103,11 +105,13 @@ impl<const N: usize> Combinator<N> {
     }
 
     /// "gauss" as one forward loop and one backward loop (instead of ~20 elementwise ops with
-    /// broadcast parameters, each allocating and each reducing in its backward pass).
+    /// broadcast parameters, each allocating and each reducing in its backward pass), in
+    /// parallel over blocks of rows; the forward keeps s₁, s₂ for the backward.
     /// With s₁ = σ(a2·u + a3), s₂ = σ(a7·u + a8), μ, v as in the module doc and g = ∂L/∂ẑ:
     /// ∂L/∂z̃ = g·v; ∂L/∂μ = g·(1 − v); ∂L/∂v = g·(z̃ − μ);
     /// ∂L/∂u = ∂L/∂μ·(a1·a2·s₁(1−s₁) + a4) + ∂L/∂v·(a6·a7·s₂(1−s₂) + a9);
     /// ∂L/∂a1..a5 = Σ_rows ∂L/∂μ·(s₁, a1·s₁(1−s₁)·u, a1·s₁(1−s₁), u, 1), likewise a6..a10 with v.
+    /// The row sums are taken per block of rows, then over blocks in order (deterministic).
     fn gauss_fused<T: Tape<f32, Cpu> + Merge<T>>(
         &self,
         z: Rows<N, T>,
@@ -120,16 +124,24 @@ impl<const N: usize> Combinator<N> {
         let a: Vec<Vec<f32>> = self.a.iter().map(|t| t.as_vec()).collect();
         let (zv, uv) = (z.as_vec(), u.as_vec());
         let mut out = vec![0f32; rows * N];
-        for r in 0..rows {
-            for c in 0..N {
-                let (zi, ui) = (zv[r * N + c], uv[r * N + c]);
-                let s1 = sigmoid(a[1][c] * ui + a[2][c]);
-                let s2 = sigmoid(a[6][c] * ui + a[7][c]);
-                let mu = a[0][c] * s1 + a[3][c] * ui + a[4][c];
-                let v = a[5][c] * s2 + a[8][c] * ui + a[9][c];
-                out[r * N + c] = (zi - mu) * v + mu;
-            }
-        }
+        let mut s1v = vec![0f32; rows * N];
+        let mut s2v = vec![0f32; rows * N];
+        let block = ROWS_PER_TASK * N;
+        out.par_chunks_mut(block)
+            .zip(s1v.par_chunks_mut(block).zip(s2v.par_chunks_mut(block)))
+            .zip(zv.par_chunks(block).zip(uv.par_chunks(block)))
+            .for_each(|((out, (s1v, s2v)), (zv, uv))| {
+                for (r, c) in (0..out.len() / N).flat_map(|r| (0..N).map(move |c| (r, c))) {
+                    let i = r * N + c;
+                    let (zi, ui) = (zv[i], uv[i]);
+                    let s1 = sigmoid(a[1][c] * ui + a[2][c]);
+                    let s2 = sigmoid(a[6][c] * ui + a[7][c]);
+                    let mu = a[0][c] * s1 + a[3][c] * ui + a[4][c];
+                    let v = a[5][c] * s2 + a[8][c] * ui + a[9][c];
+                    out[i] = (zi - mu) * v + mu;
+                    (s1v[i], s2v[i]) = (s1, s2);
+                }
+            });
         let out = z.device().tensor_from_vec(out, (rows, Const::<N>));
         if T::OWNS_TAPE {
             let (out_ghost, params) = (out.clone(), self.a.clone());
@@ -137,35 +149,48 @@ impl<const N: usize> Combinator<N> {
                 let g: Vec<f32> = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
                 let mut gz = vec![0f32; rows * N];
                 let mut gu = vec![0f32; rows * N];
-                let mut ga = vec![vec![0f32; N]; 10];
-                for r in 0..rows {
-                    for c in 0..N {
-                        let i = r * N + c;
-                        let (zi, ui) = (zv[i], uv[i]);
-                        let s1 = sigmoid(a[1][c] * ui + a[2][c]);
-                        let s2 = sigmoid(a[6][c] * ui + a[7][c]);
-                        let (d1, d2) = (s1 * (1.0 - s1), s2 * (1.0 - s2));
-                        let mu = a[0][c] * s1 + a[3][c] * ui + a[4][c];
-                        let v = a[5][c] * s2 + a[8][c] * ui + a[9][c];
-                        let (g_mu, g_v) = (g[i] * (1.0 - v), g[i] * (zi - mu));
-                        gz[i] = g[i] * v;
-                        gu[i] = g_mu * (a[0][c] * a[1][c] * d1 + a[3][c])
-                            + g_v * (a[5][c] * a[6][c] * d2 + a[8][c]);
-                        ga[0][c] += g_mu * s1;
-                        ga[1][c] += g_mu * a[0][c] * d1 * ui;
-                        ga[2][c] += g_mu * a[0][c] * d1;
-                        ga[3][c] += g_mu * ui;
-                        ga[4][c] += g_mu;
-                        ga[5][c] += g_v * s2;
-                        ga[6][c] += g_v * a[5][c] * d2 * ui;
-                        ga[7][c] += g_v * a[5][c] * d2;
-                        ga[8][c] += g_v * ui;
-                        ga[9][c] += g_v;
-                    }
+                let partial: Vec<Vec<f32>> = gz
+                    .par_chunks_mut(block)
+                    .zip(gu.par_chunks_mut(block))
+                    .zip(g.par_chunks(block).zip(zv.par_chunks(block)))
+                    .zip(
+                        uv.par_chunks(block)
+                            .zip(s1v.par_chunks(block).zip(s2v.par_chunks(block))),
+                    )
+                    .map(|(((gz, gu), (g, zv)), (uv, (s1v, s2v)))| {
+                        // ga[k·N + c]: this block's sum for slot k, unit c.
+                        let mut ga = vec![0f32; 10 * N];
+                        for (r, c) in (0..gz.len() / N).flat_map(|r| (0..N).map(move |c| (r, c))) {
+                            let i = r * N + c;
+                            let (zi, ui, s1, s2) = (zv[i], uv[i], s1v[i], s2v[i]);
+                            let (d1, d2) = (s1 * (1.0 - s1), s2 * (1.0 - s2));
+                            let mu = a[0][c] * s1 + a[3][c] * ui + a[4][c];
+                            let v = a[5][c] * s2 + a[8][c] * ui + a[9][c];
+                            let (g_mu, g_v) = (g[i] * (1.0 - v), g[i] * (zi - mu));
+                            gz[i] = g[i] * v;
+                            gu[i] = g_mu * (a[0][c] * a[1][c] * d1 + a[3][c])
+                                + g_v * (a[5][c] * a[6][c] * d2 + a[8][c]);
+                            ga[c] += g_mu * s1;
+                            ga[N + c] += g_mu * a[0][c] * d1 * ui;
+                            ga[2 * N + c] += g_mu * a[0][c] * d1;
+                            ga[3 * N + c] += g_mu * ui;
+                            ga[4 * N + c] += g_mu;
+                            ga[5 * N + c] += g_v * s2;
+                            ga[6 * N + c] += g_v * a[5][c] * d2 * ui;
+                            ga[7 * N + c] += g_v * a[5][c] * d2;
+                            ga[8 * N + c] += g_v * ui;
+                            ga[9 * N + c] += g_v;
+                        }
+                        ga
+                    })
+                    .collect();
+                let mut ga = vec![0f32; 10 * N];
+                for p in &partial {
+                    add_into(&mut ga, p);
                 }
                 add_into(grads.get_or_alloc_mut(&z)?, &gz);
                 add_into(grads.get_or_alloc_mut(&u)?, &gu);
-                for (p, gp) in params.iter().zip(&ga) {
+                for (p, gp) in params.iter().zip(ga.chunks_exact(N)) {
                     add_into(grads.get_or_alloc_mut(p)?, gp);
                 }
                 Ok(())
@@ -204,10 +229,6 @@ impl<const N: usize> Combinator<N> {
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
-}
-
-fn add_into(dst: &mut [f32], src: &[f32]) {
-    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
 }
 
 #[cfg(test)]

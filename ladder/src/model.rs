@@ -5,7 +5,8 @@
 use crate::bn::{column_stats, normalize_groups, normalize_with, ColumnStats};
 use crate::combinator::Combinator;
 use crate::config::{BnGroups, CombinatorKind, LadderConfig};
-use crate::rng::normal_rows;
+use crate::fused::{corrupt_and_activate, project_without_input_grad};
+use crate::rng::{normal_rows, normal_vec};
 use crate::shapes::*;
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
@@ -203,6 +204,38 @@ impl RowGroups {
     }
 }
 
+/// Which implementation of the corrupted pass's non-matmul work runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// [`crate::fused`]: one parallel op per layer for BN + noise + β + ReLU and for "gauss".
+    Fused,
+    /// dfdx's elementwise ops, op by op: the straightforward version the fused kernels are
+    /// tested against.
+    Reference,
+}
+
+/// How to run one corrupted pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pass {
+    pub kernels: Kernels,
+    /// Whether the gradient with respect to the input rows is needed (the EBGAN-LN G step:
+    /// G learns through the ladder's input). Without it the first layer skips that matmul.
+    pub input_grad: bool,
+}
+
+impl Pass {
+    /// The fused pass of the LN step and the D step (no input gradient).
+    pub const TRAIN_D: Pass = Pass {
+        kernels: Kernels::Fused,
+        input_grad: false,
+    };
+    /// The fused pass of the G step (with the input gradient).
+    pub const TRAIN_G: Pass = Pass {
+        kernels: Kernels::Fused,
+        input_grad: true,
+    };
+}
+
 /// What one corrupted forward pass gives: the CE over the labeled rows (if any) and the
 /// per-sample energy E(x) = (λ₀/784)·Σᵢ (ẑ⁰ᵢ − xᵢ)² of every decoded row.
 pub struct CorruptedOutput<T> {
@@ -237,6 +270,7 @@ impl Ladder {
     /// and the decoder over the decoded rows. `target` holds the clean inputs of the decoded
     /// rows: x itself for real data, G(z) for fakes (keep its tape so G gets that gradient).
     /// The corruption noise is drawn from `noise`, input layer first.
+    #[allow(clippy::too_many_arguments)] // each is a distinct input of the pass
     pub fn corrupted<T: Tape<f32, Cpu> + Merge<T>>(
         &self,
         cfg: &LadderConfig,
@@ -245,6 +279,7 @@ impl Ladder {
         labels: Option<&Rows<CLASSES>>,
         groups: &RowGroups,
         noise: &mut StdRng,
+        pass: Pass,
     ) -> CorruptedOutput<T> {
         let dev = self.gamma6.device().clone();
         let rows = x.shape().0;
@@ -252,30 +287,43 @@ impl Ladder {
         let lab = groups.labeled;
         let std = cfg.noise_std;
         let eps = cfg.bn_eps;
-        // z̃⁽ˡ⁾ = BN(W h̃⁽ˡ⁻¹⁾) + 0.3·ε (steps 1–3 of the spec's corrupted pass).
-        macro_rules! corrupt {
-            ($layer:expr, $h:expr) => {{
-                let pre = $layer.w.apply($h);
-                let (bn, _) = normalize_groups(pre, &segs, eps);
-                let rows = bn.shape().0;
-                bn + normal_rows(&dev, noise, rows, std)
-            }};
-        }
-        // h̃⁽ˡ⁾ = ReLU(z̃⁽ˡ⁾ + β⁽ˡ⁾) (step 4, "BN with β only"). The lateral z̃ keeps the tape.
-        macro_rules! activate {
-            ($layer:expr, $z:expr) => {{
-                ($z.with_empty_tape() + $layer.beta.retaped::<T>().broadcast_like($z.shape()))
-                    .relu()
+        // z̃⁽ˡ⁾ = BN(W h̃⁽ˡ⁻¹⁾) + 0.3·ε and h̃⁽ˡ⁾ = ReLU(z̃⁽ˡ⁾ + β⁽ˡ⁾) (steps 1–4 of the spec's
+        // corrupted pass, "BN with β only"); the noise of layer l is drawn after that of l − 1.
+        macro_rules! layer {
+            ($layer:expr, $pre:expr) => {{
+                let pre = $pre;
+                match pass.kernels {
+                    Kernels::Fused => {
+                        let n = normal_vec(noise, pre.shape().num_elements(), std);
+                        corrupt_and_activate(pre, &$layer.beta, &segs, eps, &n)
+                    }
+                    Kernels::Reference => {
+                        let (bn, _) = normalize_groups(pre, &segs, eps);
+                        let rows = bn.shape().0;
+                        let z = bn + normal_rows(&dev, noise, rows, std);
+                        let beta = $layer.beta.retaped::<T>().broadcast_like(z.shape());
+                        let h = (z.with_empty_tape() + beta).relu();
+                        (z, h)
+                    }
+                }
             }};
         }
         let zt0 = x + normal_rows::<PIXELS>(&dev, noise, rows, std);
-        let zt1 = corrupt!(self.e1, zt0.with_empty_tape());
-        let zt2 = corrupt!(self.e2, activate!(self.e1, zt1));
-        let zt3 = corrupt!(self.e3, activate!(self.e2, zt2));
-        let zt4 = corrupt!(self.e4, activate!(self.e3, zt3));
-        let zt5 = corrupt!(self.e5, activate!(self.e4, zt4));
-        let zt6 = corrupt!(self.e6, activate!(self.e5, zt5));
-        // Softmax layer: logits = γ ⊙ (z̃⁽⁶⁾ + β⁽⁶⁾).
+        let pre1 = match pass {
+            Pass {
+                kernels: Kernels::Fused,
+                input_grad: false,
+            } => project_without_input_grad(&self.e1.w.weight, zt0.with_empty_tape()),
+            _ => self.e1.w.apply(zt0.with_empty_tape()),
+        };
+        let (zt1, h1) = layer!(self.e1, pre1);
+        let (zt2, h2) = layer!(self.e2, self.e2.w.apply(h1));
+        let (zt3, h3) = layer!(self.e3, self.e3.w.apply(h2));
+        let (zt4, h4) = layer!(self.e4, self.e4.w.apply(h3));
+        let (zt5, h5) = layer!(self.e5, self.e5.w.apply(h4));
+        // Softmax layer: z̃⁽⁶⁾ = BN(W h̃⁽⁵⁾) + noise, logits = γ ⊙ (z̃⁽⁶⁾ + β⁽⁶⁾).
+        let (bn6, _) = normalize_groups(self.e6.w.apply(h5), &segs, eps);
+        let zt6 = bn6 + normal_rows(&dev, noise, rows, std);
         let logits = (zt6.with_empty_tape()
             + self.e6.beta.retaped::<T>().broadcast_like(zt6.shape()))
             * self.gamma6.retaped::<T>().broadcast_like(zt6.shape());
@@ -287,20 +335,28 @@ impl Ladder {
         // Decoder over the decoded rows: u⁽⁶⁾ = BN(h̃⁽⁶⁾), then u⁽ˡ⁾ = BN(V⁽ˡ⁺¹⁾ ẑ⁽ˡ⁺¹⁾).
         let dsegs = groups.decoder_segments(cfg.bn_groups);
         let kind = cfg.combinator;
+        macro_rules! combine {
+            ($g:expr, $z:expr, $u:expr) => {
+                match pass.kernels {
+                    Kernels::Fused => $g.combine(kind, $z, $u),
+                    Kernels::Reference => $g.combine_reference(kind, $z, $u),
+                }
+            };
+        }
         let (u6, _) = normalize_groups(logits.softmax::<Axis<1>>().slice((lab.., ..)), &dsegs, eps);
-        let zh6 = self.g6.combine(kind, zt6.slice((lab.., ..)), u6);
+        let zh6 = combine!(self.g6, zt6.slice((lab.., ..)), u6);
         let (u5, _) = normalize_groups(self.v6.apply(zh6), &dsegs, eps);
-        let zh5 = self.g5.combine(kind, zt5.slice((lab.., ..)), u5);
+        let zh5 = combine!(self.g5, zt5.slice((lab.., ..)), u5);
         let (u4, _) = normalize_groups(self.v5.apply(zh5), &dsegs, eps);
-        let zh4 = self.g4.combine(kind, zt4.slice((lab.., ..)), u4);
+        let zh4 = combine!(self.g4, zt4.slice((lab.., ..)), u4);
         let (u3, _) = normalize_groups(self.v4.apply(zh4), &dsegs, eps);
-        let zh3 = self.g3.combine(kind, zt3.slice((lab.., ..)), u3);
+        let zh3 = combine!(self.g3, zt3.slice((lab.., ..)), u3);
         let (u2, _) = normalize_groups(self.v3.apply(zh3), &dsegs, eps);
-        let zh2 = self.g2.combine(kind, zt2.slice((lab.., ..)), u2);
+        let zh2 = combine!(self.g2, zt2.slice((lab.., ..)), u2);
         let (u1, _) = normalize_groups(self.v2.apply(zh2), &dsegs, eps);
-        let zh1 = self.g1.combine(kind, zt1.slice((lab.., ..)), u1);
+        let zh1 = combine!(self.g1, zt1.slice((lab.., ..)), u1);
         let (u0, _) = normalize_groups(self.v1.apply(zh1), &dsegs, eps);
-        let zh0 = self.g0.combine(kind, zt0.slice((lab.., ..)), u0);
+        let zh0 = combine!(self.g0, zt0.slice((lab.., ..)), u0);
         // Layer 0: no normalisation of estimate or target; E(x) = (λ₀/784)·Σᵢ (ẑ⁰ᵢ − xᵢ)².
         let energy =
             (zh0 - target).square().sum::<(usize,), Axis<1>>() * (cfg.lambda0 / PIXELS as f32);

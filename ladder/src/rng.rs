@@ -46,10 +46,14 @@ pub fn keyed_stream(seed: u64, key: u64, counter: u64) -> StdRng {
 
 /// `rows` × N standard-normal values times `std`, drawn from `rng`.
 pub fn normal_rows<const N: usize>(dev: &Cpu, rng: &mut StdRng, rows: usize, std: f32) -> Rows<N> {
-    let v: Vec<f32> = (0..rows * N)
+    dev.tensor_from_vec(normal_vec(rng, rows * N, std), (rows, Const::<N>))
+}
+
+/// `n` standard-normal values times `std`, drawn from `rng` (the values of [`normal_rows`]).
+pub fn normal_vec(rng: &mut StdRng, n: usize, std: f32) -> Vec<f32> {
+    (0..n)
         .map(|_| std * rng.sample::<f32, _>(StandardNormal))
-        .collect();
-    dev.tensor_from_vec(v, (rows, Const::<N>))
+        .collect()
 }
 
 #[cfg(test)]

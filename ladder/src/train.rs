@@ -4,7 +4,7 @@
 
 use crate::config::{EbganProtocol, LadderConfig, LnProtocol};
 use crate::generator::Generator;
-use crate::model::{Ladder, PopulationStats, RowGroups};
+use crate::model::{Ladder, Pass, PopulationStats, RowGroups};
 use crate::optim::{AdamState, OwnedAdam};
 use crate::rng::{normal_rows, stream, Purpose};
 use crate::schedule::{linear_decay_lr, margin};
@@ -108,6 +108,7 @@ fn ladder_loss(
         Some(&y),
         &groups,
         noise,
+        Pass::TRAIN_D,
     );
     let ce = out.ce.expect("labels were given");
     let mut stats = StepStats {
@@ -316,6 +317,7 @@ impl EbganLnTrainer {
                     None,
                     &groups,
                     &mut noise,
+                    Pass::TRAIN_G,
                 );
                 let loss = out.energy.mean();
                 stats.g_loss = Some(loss.array());
