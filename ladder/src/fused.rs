@@ -6,7 +6,7 @@
 //! fixed blocks of [`ROWS_PER_TASK`] rows (fixed, so that results do not depend on the number
 //! of threads). They compute the same functions as the op-by-op versions
 //! ([`crate::model::Kernels::Reference`]); `tests::fused_pass_matches_the_reference` in
-//! `model.rs` holds them to it.
+//! `ladder/tests/whole_model.rs` holds them to it.
 
 use crate::bn::{backward_segments, normalize_segments};
 use crate::shapes::Rows;
