@@ -5,7 +5,7 @@
 //! kernels do a layer's non-matmul work in one forward and one backward pass, in parallel over
 //! fixed blocks of [`ROWS_PER_TASK`] rows (fixed, so that results do not depend on the number
 //! of threads). They compute the same functions as the op-by-op versions
-//! ([`crate::model::Kernels::Reference`]); `tests::fused_pass_matches_the_reference` in
+//! ([`crate::model::Kernels::Reference`]); `fused_pass_matches_the_op_by_op_reference` in
 //! `ladder/tests/whole_model.rs` holds them to it.
 
 use crate::bn::{backward_segments, normalize_segments};
