@@ -28,7 +28,8 @@ pub struct Args {
     pub out: std::path::PathBuf,
     #[arg(long)]
     pub no_save: bool,
-    /// Time only these measurements (for profiling one step); all by default.
+    /// Time only these measurements (for profiling one step); all by default. A partial
+    /// measurement is printed, never saved, so it cannot replace a commit's full file.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Measurement>,
 }
@@ -203,7 +204,7 @@ pub fn main(args: Args) -> Result<()> {
             2.0 * LADDER_MACS_PER_ROW * 10_000.0 / 1e9,
         );
     }
-    if !args.no_save {
+    if !args.no_save && args.only.is_empty() {
         let path = args.out.join(format!("{CODE_VERSION}.csv"));
         write_csv(&path, &rows)?;
         println!("-> {}", path.display());
