@@ -12,7 +12,10 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    // `--no-optional-locks`: `git status` must not refresh (rewrite) the index, which would
+    // make the next build look stale.
     let dirty = git(&[
+        "--no-optional-locks",
         "status",
         "--porcelain",
         "--untracked-files=no",
@@ -29,13 +32,25 @@ fn main() {
         "cargo:rustc-env=EBGAN_CODE={commit}{}",
         if dirty { "-dirty" } else { "" }
     );
+    // A commit, checkout or reset appends to HEAD's reflog; `git status` leaves it alone (the
+    // index, which a plain `git status` may rewrite, would rebuild the crate after every one).
+    let git_dir = git(&["rev-parse", "--git-dir"]).unwrap_or_else(|| ".git".into());
+    let reflog = format!("{git_dir}/logs/HEAD");
+    let commit_marker = if std::path::Path::new(&reflog).exists() {
+        reflog
+    } else {
+        format!("{git_dir}/index")
+    };
     for p in [
-        ".git/HEAD",
-        ".git/index",
-        "src",
-        "ladder/src",
-        "gan_variants/src",
+        format!("{git_dir}/HEAD"),
+        commit_marker,
+        "src".into(),
+        "ladder/src".into(),
+        "gan_variants/src".into(),
     ] {
-        println!("cargo:rerun-if-changed={p}");
+        // A path that does not exist (no git checkout) would make every build stale.
+        if std::path::Path::new(&p).exists() {
+            println!("cargo:rerun-if-changed={p}");
+        }
     }
 }
