@@ -1,7 +1,9 @@
 //! `ebgan bench`: median, minimum and maximum milliseconds per training step of the LN step
 //! and of the EBGAN-LN D+G step, and of the clean evaluation pass over 10,000 images, on
 //! random data of MNIST's shape; beside them the counted matmul GFLOP, the achieved GFLOP/s,
-//! this machine's sgemm ceiling through the same backend (dfdx's gemm), and the ratio.
+//! this machine's sgemm ceiling through the same backend (dfdx's gemm), and the ratio. Beside
+//! each step, its matmuls alone (`*_matmuls_only`, same shapes, same backend): the floor the
+//! step would reach if nothing but matmul took time.
 //! Results go to `results/bench/<commit>.csv`.
 
 use crate::cmd::run::CODE_VERSION;
@@ -93,6 +95,106 @@ pub fn ebgan_step_gflop(b: f64) -> f64 {
     2.0 * (d + g + g_ladder) / 1e9
 }
 
+/// The matmuls of one linear layer in a training step, over `rows` rows: the forward product,
+/// the weight gradient and, if `input_grad`, the input gradient.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerMatmuls {
+    pub rows: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+    pub input_grad: bool,
+}
+
+impl LayerMatmuls {
+    pub fn gflop(&self) -> f64 {
+        let products = if self.input_grad { 3.0 } else { 2.0 };
+        2.0 * products * (self.rows * self.inputs * self.outputs) as f64 / 1e9
+    }
+}
+
+const LADDER_LAYERS: [(usize, usize); 6] = [
+    (PIXELS, H1),
+    (H1, H2),
+    (H2, H3),
+    (H3, H4),
+    (H4, H5),
+    (H5, CLASSES),
+];
+
+/// The ladder's encoder over `rows` rows (its first layer's input gradient only if asked) and,
+/// over `decoder_rows` rows, its decoder (the V matrices, same sizes, every gradient).
+fn ladder_matmuls(rows: usize, first_input_grad: bool, decoder_rows: usize) -> Vec<LayerMatmuls> {
+    let encoder = LADDER_LAYERS
+        .iter()
+        .enumerate()
+        .map(|(l, &(inputs, outputs))| LayerMatmuls {
+            rows,
+            inputs,
+            outputs,
+            input_grad: l > 0 || first_input_grad,
+        });
+    let decoder = LADDER_LAYERS.iter().rev().map(|&(i, o)| LayerMatmuls {
+        rows: decoder_rows,
+        inputs: o,
+        outputs: i,
+        input_grad: true,
+    });
+    encoder.chain(decoder).collect()
+}
+
+/// Every matmul of an LN step with batch b, as [`ln_step_gflop`] counts them.
+pub fn ln_step_matmuls(b: usize) -> Vec<LayerMatmuls> {
+    ladder_matmuls(2 * b, false, b)
+}
+
+/// Every matmul of an EBGAN-LN D+G step with batch b, as [`ebgan_step_gflop`] counts them.
+pub fn ebgan_step_matmuls(b: usize) -> Vec<LayerMatmuls> {
+    let generator = [
+        (LATENT, G_HIDDEN),
+        (G_HIDDEN, G_HIDDEN),
+        (G_HIDDEN, G_HIDDEN),
+        (G_HIDDEN, G_HIDDEN),
+        (G_HIDDEN, PIXELS),
+    ]
+    .map(|(inputs, outputs)| LayerMatmuls {
+        rows: b,
+        inputs,
+        outputs,
+        input_grad: true,
+    });
+    let mut all = ladder_matmuls(3 * b, false, 2 * b);
+    all.extend(generator);
+    all.extend(ladder_matmuls(b, true, b));
+    all
+}
+
+/// A step's matmuls alone, through dfdx as the step runs them: h·Wᵀ, gᵀ·h and g·W on random
+/// tensors, each allocating its output. Their time is the floor a step reaches if everything
+/// else in it took no time.
+fn time_matmuls(dev: &Cpu, layers: &[LayerMatmuls], warmup: usize, steps: usize) -> Vec<f64> {
+    type Matrix = Tensor<(usize, usize), f32, Cpu>;
+    let operands: Vec<(Matrix, Matrix, Matrix, bool)> = layers
+        .iter()
+        .map(|l| {
+            (
+                dev.sample_normal_like(&(l.rows, l.inputs)),
+                dev.sample_normal_like(&(l.outputs, l.inputs)),
+                dev.sample_normal_like(&(l.rows, l.outputs)),
+                l.input_grad,
+            )
+        })
+        .collect();
+    time_steps(warmup, steps, |_| {
+        for (h, w, g, input_grad) in &operands {
+            drop(h.clone().matmul(w.clone().permute::<(usize, usize), _>()));
+            drop(g.clone().permute::<(usize, usize), _>().matmul(h.clone()));
+            if *input_grad {
+                drop(g.clone().matmul(w.clone()));
+            }
+        }
+    })
+}
+
 /// One row of `results/bench/<commit>.csv`.
 #[derive(Serialize)]
 struct Row {
@@ -168,6 +270,11 @@ pub fn main(args: Args) -> Result<()> {
             }),
             ln_step_gflop(b as f64),
         );
+        record(
+            "ln_step_matmuls_only",
+            time_matmuls(&dev, &ln_step_matmuls(b), args.warmup, args.steps),
+            ln_step_gflop(b as f64),
+        );
     }
     if wanted(Measurement::Ebgan) {
         let mut eb = EbganLnTrainer::new(&dev, 0, cfg.clone(), EbganProtocol::default());
@@ -176,6 +283,11 @@ pub fn main(args: Args) -> Result<()> {
             time_steps(args.warmup, args.steps, |t| {
                 eb.train_step(t, &batch);
             }),
+            ebgan_step_gflop(b as f64),
+        );
+        record(
+            "ebgan_ln_step_matmuls_only",
+            time_matmuls(&dev, &ebgan_step_matmuls(b), args.warmup, args.steps),
             ebgan_step_gflop(b as f64),
         );
     }
@@ -238,5 +350,15 @@ mod tests {
     fn flop_counts_match_hand_counts() {
         assert!((ln_step_gflop(100.0) - 2.4521).abs() < 1e-4);
         assert!((ebgan_step_gflop(100.0) - 7.5592).abs() < 1e-4);
+    }
+
+    /// The layer lists the matmul-only floor times are the work the hand counts count.
+    #[test]
+    fn timed_matmul_lists_match_the_counts() {
+        let sum = |l: Vec<LayerMatmuls>| l.iter().map(LayerMatmuls::gflop).sum::<f64>();
+        assert!((sum(ln_step_matmuls(100)) - ln_step_gflop(100.0)).abs() < 1e-9);
+        assert!((sum(ebgan_step_matmuls(100)) - ebgan_step_gflop(100.0)).abs() < 1e-9);
+        assert_eq!(ln_step_matmuls(100).len(), 12);
+        assert_eq!(ebgan_step_matmuls(100).len(), 12 + 5 + 12);
     }
 }
