@@ -34,6 +34,10 @@ pub struct Args {
     /// measurement is printed, never saved, so it cannot replace a commit's full file.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Measurement>,
+    /// Time nothing: summarise saved bench files instead (several runs of one build appended
+    /// in one file): per measurement, the median of the runs' medians and its spread.
+    #[arg(long, num_args = 1..)]
+    pub summarize: Vec<std::path::PathBuf>,
 }
 
 /// The timed measurements.
@@ -196,8 +200,8 @@ fn time_matmuls(dev: &Cpu, layers: &[LayerMatmuls], warmup: usize, steps: usize)
 }
 
 /// One row of `results/bench/<commit>.csv`.
-#[derive(Serialize)]
-struct Row {
+#[derive(Serialize, serde::Deserialize, Clone, Debug)]
+pub struct Row {
     commit: String,
     measurement: String,
     threads: usize,
@@ -224,6 +228,15 @@ fn sgemm_ceiling(dev: &Cpu) -> f64 {
 }
 
 pub fn main(args: Args) -> Result<()> {
+    if !args.summarize.is_empty() {
+        for path in &args.summarize {
+            println!("{}", path.display());
+            for line in summarize(&crate::io::read_csv::<Row>(path)?) {
+                println!("  {line}");
+            }
+        }
+        return Ok(());
+    }
     let dev = Cpu::seed_from_u64(0);
     let cfg = LadderConfig::default();
     let b = cfg.batch_size;
@@ -324,6 +337,34 @@ pub fn main(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// One line per measurement, in file order: the median of the runs' median ms (the lower
+/// middle for an even count), the range of those medians, and the ratio to the ceiling at the
+/// median run.
+pub fn summarize(rows: &[Row]) -> Vec<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in rows {
+        if !names.contains(&r.measurement.as_str()) {
+            names.push(&r.measurement);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let mut runs: Vec<&Row> = rows.iter().filter(|r| r.measurement == name).collect();
+            runs.sort_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
+            let mid = runs[(runs.len() - 1) / 2];
+            format!(
+                "{name:<27} median of {} medians {:7.1} ms (from {:.1} to {:.1}), {:.0} % of that run's ceiling",
+                runs.len(),
+                mid.median_ms,
+                runs[0].median_ms,
+                runs[runs.len() - 1].median_ms,
+                100.0 * mid.ratio_to_ceiling
+            )
+        })
+        .collect()
+}
+
 /// Threads of rayon's pool (RAYON_NUM_THREADS, else one per core), which dfdx's matmul uses.
 fn rayon_threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
@@ -350,6 +391,43 @@ mod tests {
     fn flop_counts_match_hand_counts() {
         assert!((ln_step_gflop(100.0) - 2.4521).abs() < 1e-4);
         assert!((ebgan_step_gflop(100.0) - 7.5592).abs() < 1e-4);
+    }
+
+    #[test]
+    fn summary_takes_the_median_run_per_measurement() {
+        let row = |m: &str, ms: f64| Row {
+            commit: "c".into(),
+            measurement: m.into(),
+            threads: 2,
+            runs: 30,
+            median_ms: ms,
+            min_ms: ms,
+            max_ms: ms,
+            gflop: 1.0,
+            gflops_at_median: 1e3 / ms,
+            sgemm_ceiling_gflops: 100.0,
+            ratio_to_ceiling: 10.0 / ms,
+        };
+        let rows = [
+            row("a", 70.0),
+            row("b", 5.0),
+            row("a", 90.0),
+            row("a", 50.0),
+            row("b", 7.0),
+        ];
+        let lines = summarize(&rows);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("a "), "{}", lines[0]);
+        assert!(
+            lines[0].contains("3 medians    70.0 ms (from 50.0 to 90.0), 14 %"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].contains("2 medians     5.0 ms (from 5.0 to 7.0), 200 %"),
+            "{}",
+            lines[1]
+        );
     }
 
     /// The layer lists the matmul-only floor times are the work the hand counts count.
