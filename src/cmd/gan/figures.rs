@@ -122,50 +122,58 @@ fn histogram<DB: DrawingBackend>(
     bins: usize,
 ) -> Result<()> {
     let width = top / bins as f64;
+    let bin_of = |v: &Option<f64>| match v {
+        None => 0,
+        Some(x) => 1 + ((x / width).floor().max(0.0) as usize).min(bins - 1),
+    };
+    let fractions: Vec<Vec<f64>> = series
+        .iter()
+        .map(|(_, _, values)| {
+            let mut counts = vec![0usize; bins + 1];
+            for v in values {
+                counts[bin_of(v)] += 1;
+            }
+            let n = values.len().max(1) as f64;
+            counts.iter().map(|&c| c as f64 / n).collect()
+        })
+        .collect();
+    // The y axis fits the tallest bar, with room above it for the legend.
+    let tallest = fractions.iter().flatten().fold(0f64, |a, &b| a.max(b));
+    let y_top = ((tallest * 1.4 * 20.0).ceil() / 20.0).clamp(0.1, 1.0);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 16))
         .margin(8)
         .x_label_area_size(30)
         .y_label_area_size(40)
-        .build_cartesian_2d(-width..top, 0f64..1f64)
+        .build_cartesian_2d(-width..top, 0f64..y_top)
         .map_err(plot_err)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
         .x_desc("I'  (leftmost bar: diverged)")
         .y_desc("fraction of configurations")
         .draw()
         .map_err(plot_err)?;
     let k = series.len() as f64;
-    for (s, (name, color, values)) in series.iter().enumerate() {
-        let n = values.len().max(1) as f64;
-        let mut counts = vec![0usize; bins + 1];
-        for v in values {
-            let b = match v {
-                None => 0,
-                Some(x) => 1 + ((x / width).floor().max(0.0) as usize).min(bins - 1),
-            };
-            counts[b] += 1;
-        }
+    for (s, ((name, color, values), fraction)) in series.iter().zip(&fractions).enumerate() {
         let c = *color;
         chart
-            .draw_series(counts.iter().enumerate().map(|(b, cnt)| {
+            .draw_series(fraction.iter().enumerate().map(|(b, f)| {
                 let x0 = (b as f64 - 1.0) * width + s as f64 * width / k;
-                Rectangle::new(
-                    [(x0, 0.0), (x0 + width / k, *cnt as f64 / n)],
-                    c.mix(0.8).filled(),
-                )
+                Rectangle::new([(x0, 0.0), (x0 + width / k, *f)], c.mix(0.8).filled())
             }))
             .map_err(plot_err)?
             .label(format!(
                 "{name} (n = {}, diverged {})",
                 values.len(),
-                counts[0]
+                values.iter().filter(|v| v.is_none()).count()
             ))
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
