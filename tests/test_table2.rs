@@ -3,10 +3,12 @@
 //! Hand-computed: LN 2.00 ± 1.00, EBGAN-LN 1.25 ± 0.35 (sqrt(0.125) = 0.3536),
 //! improvement 100 · 0.75 / 2 = 37.5 %. Welch: t = 0.75 / sqrt(1/3 + 0.125/2) = 1.19208,
 //! df = (1/3 + 0.0625)² / ((1/3)²/2 + 0.0625²/1) = 2.63504.
+//! One more finished run (LN, 200 labels, seed 1, 0.5 %) was trained with another λ₀ than
+//! `configs/` gives: it must be left out of the table and listed.
 
 use ebgan::cmd::run::FinalRow;
 use ebgan::cmd::table2::{aggregate, render_markdown};
-use ebgan::config::{Layout, Model};
+use ebgan::config::{resolve, Layout, Model};
 
 fn write_run(
     layout: &Layout,
@@ -15,8 +17,15 @@ fn write_run(
     seed: u64,
     err: Option<f64>,
     status: &str,
+    lambda0: Option<f32>,
 ) {
     let dir = layout.run_dir("golden", model, labels, seed);
+    let mut cfg = resolve(&layout.configs, "golden", model, labels, seed).unwrap();
+    if let Some(l) = lambda0 {
+        cfg.ladder.lambda0 = l;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), toml::to_string(&cfg).unwrap()).unwrap();
     let row = FinalRow {
         model,
         labels,
@@ -36,17 +45,22 @@ fn aggregation_matches_golden_markdown() {
     let tmp = tempfile::tempdir().unwrap();
     let configs = tmp.path().join("configs");
     std::fs::create_dir_all(&configs).unwrap();
+    let repo_configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    for f in ["ln.toml", "ebgan-ln.toml"] {
+        std::fs::copy(repo_configs.join(f), configs.join(f)).unwrap();
+    }
     std::fs::write(configs.join("profiles.toml"), "[golden]\nstep_scale = 1.0\ncurve_every = 1\neval_every = 1\nlabels = [100, 200]\nseeds = [1, 2, 3]\n").unwrap();
     let layout = Layout {
         configs,
         results: tmp.path().join("results"),
     };
     for (seed, e) in [(1, 0.01), (2, 0.02), (3, 0.03)] {
-        write_run(&layout, Model::Ln, 100, seed, Some(e), "ok");
+        write_run(&layout, Model::Ln, 100, seed, Some(e), "ok", None);
     }
-    write_run(&layout, Model::EbganLn, 100, 1, Some(0.01), "ok");
-    write_run(&layout, Model::EbganLn, 100, 2, None, "diverged@7");
-    write_run(&layout, Model::EbganLn, 100, 3, Some(0.015), "ok");
+    write_run(&layout, Model::EbganLn, 100, 1, Some(0.01), "ok", None);
+    write_run(&layout, Model::EbganLn, 100, 2, None, "diverged@7", None);
+    write_run(&layout, Model::EbganLn, 100, 3, Some(0.015), "ok", None);
+    write_run(&layout, Model::Ln, 200, 1, Some(0.005), "ok", Some(500.0));
     let table = aggregate(&layout, "golden").unwrap();
     let imp = table
         .rows
@@ -64,7 +78,22 @@ fn aggregation_matches_golden_markdown() {
         "{:?}",
         imp.welch_df
     );
-    assert_eq!(table.missing.len(), 6, "all of labels 200 is missing");
+    assert_eq!(
+        table.missing.len(),
+        5,
+        "labels 200: all but one run missing"
+    );
+    assert_eq!(table.other_config, vec![(Model::Ln, 200, 1)]);
+    let ln200 = table
+        .rows
+        .iter()
+        .find(|r| r.source == "ours" && r.model == "LN" && r.labels == 200)
+        .unwrap();
+    assert_eq!(
+        ln200.mean_error_pct, None,
+        "the other-config run is not averaged"
+    );
+    assert_eq!(ln200.seeds_other_config, Some(1));
     assert_eq!(
         table.failed,
         vec![(Model::EbganLn, 100, 2, "diverged@7".to_string())]

@@ -2,10 +2,12 @@
 //! `results/table2_<profile>.csv` and `.md` (and the figure `.png`): per model and label
 //! count the mean ± sample std of the test error over seeds and their count, the relative
 //! improvement of EBGAN-LN over LN, Welch's t-test, and the paper's rows beside ours.
-//! Missing and failed runs are listed and counted, never dropped silently.
+//! Missing and failed runs are listed and counted, never dropped silently; so are finished
+//! runs whose saved `config.toml` is not the config `configs/` gives now (a changed setting
+//! must not mix into a table: delete those runs and `make table2` reruns them).
 
 use crate::cmd::run::{FinalRow, Paths};
-use crate::config::{load_profile, Layout, Model};
+use crate::config::{load_profile, resolve, Layout, Model, RunConfig};
 use crate::io::{read_csv, write_atomic, write_csv};
 use crate::stats::{mean, sample_std, welch_t_test};
 use anyhow::Result;
@@ -51,6 +53,8 @@ pub struct TableRow {
     pub seeds_ok: Option<usize>,
     pub seeds_failed: Option<usize>,
     pub seeds_missing: Option<usize>,
+    /// Finished runs left out because their `config.toml` differs from `configs/`.
+    pub seeds_other_config: Option<usize>,
     /// 100 · (LN − EBGAN-LN) / LN, on the `relative improvement` rows.
     pub improvement_pct: Option<f64>,
     pub welch_t: Option<f64>,
@@ -69,6 +73,8 @@ pub struct Table {
     pub missing: Vec<(Model, usize, u64)>,
     /// Finished runs whose status is not `ok`: (model, labels, seed, status).
     pub failed: Vec<(Model, usize, u64, String)>,
+    /// Finished runs whose `config.toml` is not what `configs/` resolves to now.
+    pub other_config: Vec<(Model, usize, u64)>,
 }
 
 fn empty_row(source: &str, model: &str, labels: usize) -> TableRow {
@@ -81,6 +87,7 @@ fn empty_row(source: &str, model: &str, labels: usize) -> TableRow {
         seeds_ok: None,
         seeds_failed: None,
         seeds_missing: None,
+        seeds_other_config: None,
         improvement_pct: None,
         welch_t: None,
         welch_df: None,
@@ -106,18 +113,27 @@ pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
     }
     let mut missing = Vec::new();
     let mut failed = Vec::new();
+    let mut other_config = Vec::new();
     for &labels in &p.labels {
         let mut errors: Vec<Vec<f64>> = Vec::new();
         for model in Model::ALL {
             let mut ok = Vec::new();
-            let (mut n_failed, mut n_missing) = (0, 0);
+            let (mut n_failed, mut n_missing, mut n_other) = (0, 0, 0);
             for &seed in &p.seeds {
-                let path = layout
-                    .run_dir(profile, model, labels, seed)
-                    .join("final.csv");
+                let dir = layout.run_dir(profile, model, labels, seed);
+                let path = dir.join("final.csv");
                 if !path.exists() {
                     missing.push((model, labels, seed));
                     n_missing += 1;
+                    continue;
+                }
+                let expected = resolve(&layout.configs, profile, model, labels, seed)?;
+                let saved: Option<RunConfig> = std::fs::read_to_string(dir.join("config.toml"))
+                    .ok()
+                    .and_then(|t| toml::from_str(&t).ok());
+                if saved.as_ref() != Some(&expected) {
+                    other_config.push((model, labels, seed));
+                    n_other += 1;
                     continue;
                 }
                 let row: FinalRow = read_csv(&path)?
@@ -137,6 +153,7 @@ pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
                 seeds_ok: Some(ok.len()),
                 seeds_failed: Some(n_failed),
                 seeds_missing: Some(n_missing),
+                seeds_other_config: Some(n_other),
                 ..empty_row("ours", model.label(), labels)
             });
             errors.push(ok);
@@ -157,6 +174,7 @@ pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
         rows,
         missing,
         failed,
+        other_config,
     })
 }
 
@@ -168,6 +186,7 @@ fn cell(r: Option<&TableRow>) -> String {
             seeds_ok,
             seeds_failed,
             seeds_missing,
+            seeds_other_config,
             source,
             ..
         }) => {
@@ -180,10 +199,11 @@ fn cell(r: Option<&TableRow>) -> String {
                     _ => String::new(),
                 };
                 format!(
-                    "{m:.2}{sd} (n={}{}{})",
+                    "{m:.2}{sd} (n={}{}{}{})",
                     seeds_ok.unwrap_or(0),
                     count(seeds_failed, "failed"),
-                    count(seeds_missing, "missing")
+                    count(seeds_missing, "missing"),
+                    count(seeds_other_config, "of another config")
                 )
             } else {
                 format!("{m:.2}{sd}")
@@ -302,6 +322,16 @@ pub fn render_markdown(t: &Table) -> String {
     let _ = writeln!(s, "Failed runs: {}", t.failed.len());
     for (m, l, k, st) in &t.failed {
         let _ = writeln!(s, "- {} labels={l} seed={k}: {st}", m.label());
+    }
+    if !t.other_config.is_empty() {
+        let _ = writeln!(
+            s,
+            "Runs left out because their config.toml differs from configs/ (delete them to rerun): {}",
+            t.other_config.len()
+        );
+        for (m, l, k) in &t.other_config {
+            let _ = writeln!(s, "- {} labels={l} seed={k}", m.label());
+        }
     }
     s
 }
