@@ -5,7 +5,7 @@
 //!   diverged, missing), the median and best I', and the fraction of configurations whose I'
 //!   exceeds each threshold of [`THRESHOLDS`];
 //! - `gans_<P>_fig2.png`: I' histograms EBGAN vs GAN, as fractions of each variant's runs, for
-//!   (a) all, (b) nLayerG, nLayerD ≤ 4, (c) ≤ 3; diverged runs form the leftmost bin;
+//!   (a) all, (b) nLayerG, nLayerD ≤ 4, (c) ≤ 3; diverged runs form a bin left of 0;
 //! - `gans_<P>_fig3.png`: the GAN histograms split by (optimD, optimG, lr);
 //! - `gans_<P>_margins.{csv,md,png}`: Figure 9, one sample row per margin with I' and the
 //!   entropy of the class histogram;
@@ -113,7 +113,7 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
 }
 
 /// A histogram panel: for each series the fraction of its runs per I' bin, diverged runs in
-/// the leftmost bin ("div.").
+/// one bin of the same width left of 0.
 fn histogram<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
@@ -151,7 +151,7 @@ fn histogram<DB: DrawingBackend>(
         .configure_mesh()
         .disable_x_mesh()
         .light_line_style(WHITE)
-        .x_desc("I'  (leftmost bar: diverged)")
+        .x_desc("I'  (the bin left of 0: diverged runs)")
         .y_desc("fraction of configurations")
         .draw()
         .map_err(plot_err)?;
@@ -312,7 +312,13 @@ fn grid_figures(
 
 /// Draws rows of 28 × 28 byte images, `per_row` per row, with a caption per row.
 fn sample_rows(path: &Path, rows: &[(String, Vec<Vec<u8>>)], per_row: usize) -> Result<()> {
-    let (cell, label_w) = (56i32, 470i32);
+    // Captions are 15 px sans-serif: about 8 px per character leaves room for the longest.
+    let longest = rows
+        .iter()
+        .map(|(c, _)| c.chars().count())
+        .max()
+        .unwrap_or(0);
+    let (cell, label_w) = (56i32, 16 + 8 * longest as i32);
     let h = rows.len().max(1) as i32 * cell;
     let root = BitMapBackend::new(path, ((label_w + per_row as i32 * cell) as u32, h as u32))
         .into_drawing_area();
