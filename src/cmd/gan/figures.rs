@@ -9,10 +9,14 @@
 //! - `gans_<P>_fig3.png`: the GAN histograms split by (optimD, optimG, lr);
 //! - `gans_<P>_margins.{csv,md,png}`: Figure 9, one sample row per margin with I' and the
 //!   entropy of the class histogram;
-//! - `gans_<P>_fig4.png`: samples of the paper's named best configurations.
+//! - `gans_<P>_fig4.png`: samples of the best configurations found and the paper's named ones;
+//! - `gans_<P>_named.{csv,md}` and `gans_<P>_named_curves.png`: the named configurations'
+//!   final scores and their I' over training (the `paper` profile trains them at full length).
+//!
+//! Each part is skipped while none of its runs has finished.
 
 use super::list::{ids, Set, MARGINS};
-use super::run::GanFinalRow;
+use super::run::{GanCurveRow, GanFinalRow};
 use super::{load_profile, Paths};
 use crate::cmd::plot::{plot_err, read_samples};
 use crate::io::{read_csv, write_atomic, write_csv};
@@ -203,6 +207,9 @@ fn grid_figures(
         .map(|id| Ok((id.clone(), Arch::from_id(id).map_err(anyhow::Error::msg)?)))
         .collect::<Result<_>>()?;
     let grid_rows: Vec<&GanFinalRow> = grid.iter().filter_map(|id| runs.get(id)).collect();
+    if grid_rows.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut made = Vec::new();
     let p = res.join(format!("gans_{profile}_grid.csv"));
     write_csv(&p, &grid_rows)?;
@@ -483,6 +490,145 @@ fn named_figure(
     Ok(vec![p])
 }
 
+/// One row of the named configurations' table.
+#[derive(Clone, Debug, Serialize)]
+struct NamedRow {
+    name: String,
+    id: String,
+    status: String,
+    g_updates: u64,
+    i_prime: Option<f64>,
+    inception_score: Option<f64>,
+    histogram_entropy: Option<f64>,
+    wall_seconds: f64,
+}
+
+/// The paper's named configurations trained directly: their final scores and I' over
+/// training (a check of the training length: the `paper` profile runs them at 20,000 updates).
+fn named_curves(
+    paths: &Paths,
+    profile: &str,
+    runs: &BTreeMap<String, GanFinalRow>,
+) -> Result<Vec<PathBuf>> {
+    let dir = paths.results.join("gans").join(profile);
+    let mut table = Vec::new();
+    let mut series: Vec<(String, RGBColor, Vec<(f64, f64)>)> = Vec::new();
+    for (name, a, color) in [
+        ("GAN", Arch::paper_best_gan(), GAN_COLOR),
+        ("EBGAN", Arch::paper_best_ebgan(), EBGAN_COLOR),
+        (
+            "EBGAN-PT",
+            Arch::paper_best_ebgan_pt(),
+            RGBColor(44, 160, 44),
+        ),
+    ] {
+        let id = a.id();
+        let Some(r) = runs.get(&id) else { continue };
+        table.push(NamedRow {
+            name: format!("paper's best {name}"),
+            id: id.clone(),
+            status: r.status.clone(),
+            g_updates: r.g_updates,
+            i_prime: r.i_prime,
+            inception_score: r.inception_score,
+            histogram_entropy: r.histogram_entropy,
+            wall_seconds: r.wall_seconds,
+        });
+        let curve: Vec<GanCurveRow> = read_csv(&dir.join(&id).join("curve.csv"))?;
+        let points = curve
+            .iter()
+            .filter(|c| c.i_prime.is_finite())
+            .map(|c| (c.g_update as f64, c.i_prime))
+            .collect();
+        series.push((format!("{name}: {id}"), color, points));
+    }
+    if table.is_empty() {
+        return Ok(Vec::new());
+    }
+    let base = paths.results.join(format!("gans_{profile}_named"));
+    write_csv(&base.with_extension("csv"), &table)?;
+    let mut md = format!(
+        "# The paper's named configurations trained directly ({profile})\n\n\
+         | configuration | id | status | G updates | I' | inception score | class-histogram entropy | wall s |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    );
+    for r in &table {
+        md.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {} | {} | {:.0} |\n",
+            r.name,
+            r.id,
+            r.status,
+            r.g_updates,
+            fmt(r.i_prime, 3),
+            fmt(r.inception_score, 2),
+            fmt(r.histogram_entropy, 3),
+            r.wall_seconds
+        ));
+    }
+    md.push_str(&format!(
+        "\nI' over training (1,000 samples per point; the final I' uses more): `gans_{profile}_named_curves.png`.\n"
+    ));
+    write_atomic(&base.with_extension("md"), md.as_bytes())?;
+
+    let png = paths
+        .results
+        .join(format!("gans_{profile}_named_curves.png"));
+    let xmax = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.0))
+        .fold(1.0f64, f64::max);
+    let ymax = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max);
+    let root = BitMapBackend::new(&png, (900, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("The paper's named configurations: I' during training ({profile})"),
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .margin_right(30)
+        .x_label_area_size(35)
+        .y_label_area_size(45)
+        .build_cartesian_2d(0f64..xmax, 0f64..(ymax * 1.15).ceil())
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_desc("generator updates")
+        .y_desc("I'")
+        .draw()
+        .map_err(plot_err)?;
+    for (name, c, points) in &series {
+        let c = *c;
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c.stroke_width(2)));
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))
+            .map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
+    drop(chart);
+    drop(root);
+    Ok(vec![
+        base.with_extension("csv"),
+        base.with_extension("md"),
+        png,
+    ])
+}
+
 /// The Parzen table: the best runs' estimates beside the GAN paper's.
 fn parzen_table(paths: &Paths, profile: &str) -> Result<Vec<PathBuf>> {
     use super::parzen::{ParzenRow, PAPER};
@@ -549,6 +695,7 @@ pub fn main(args: Args) -> Result<()> {
     let mut made = grid_figures(&args.paths, &args.profile, &grid, &runs)?;
     made.extend(margin_figure(&args.paths, &args.profile, &runs)?);
     made.extend(named_figure(&args.paths, &args.profile, &runs)?);
+    made.extend(named_curves(&args.paths, &args.profile, &runs)?);
     made.extend(parzen_table(&args.paths, &args.profile)?);
     let missing = grid.iter().filter(|id| !runs.contains_key(*id)).count();
     for m in &made {
