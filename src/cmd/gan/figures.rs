@@ -490,6 +490,9 @@ fn named_figure(
     Ok(vec![p])
 }
 
+/// A point of a curve: (G update, I').
+type Point = (f64, f64);
+
 /// One row of the named configurations' table.
 #[derive(Clone, Debug, Serialize)]
 struct NamedRow {
@@ -512,7 +515,8 @@ fn named_curves(
 ) -> Result<Vec<PathBuf>> {
     let dir = paths.results.join("gans").join(profile);
     let mut table = Vec::new();
-    let mut series: Vec<(String, RGBColor, Vec<(f64, f64)>)> = Vec::new();
+    // (legend, colour, (G update, I') points) per configuration
+    let mut series: Vec<(String, RGBColor, Vec<Point>)> = Vec::new();
     for (name, a, color) in [
         ("GAN", Arch::paper_best_gan(), GAN_COLOR),
         ("EBGAN", Arch::paper_best_ebgan(), EBGAN_COLOR),
