@@ -570,7 +570,7 @@ fn named_curves(
         ));
     }
     md.push_str(&format!(
-        "\nI' over training (1,000 samples per point; the final I' uses more): `gans_{profile}_named_curves.png`.\n"
+        "\nI' over training: `gans_{profile}_named_curves.png` (`curve_samples` samples per point; the last point is the final I' above).\n"
     ));
     write_atomic(&base.with_extension("md"), md.as_bytes())?;
 
