@@ -493,19 +493,6 @@ fn named_figure(
 /// A point of a curve: (G update, I').
 type Point = (f64, f64);
 
-/// One row of the named configurations' table.
-#[derive(Clone, Debug, Serialize)]
-struct NamedRow {
-    name: String,
-    id: String,
-    status: String,
-    g_updates: u64,
-    i_prime: Option<f64>,
-    inception_score: Option<f64>,
-    histogram_entropy: Option<f64>,
-    wall_seconds: f64,
-}
-
 /// The paper's named configurations trained directly: their final scores and I' over
 /// training (a check of the training length: the `paper` profile runs them at 20,000 updates).
 fn named_curves(
@@ -528,16 +515,7 @@ fn named_curves(
     ] {
         let id = a.id();
         let Some(r) = runs.get(&id) else { continue };
-        table.push(NamedRow {
-            name: format!("paper's best {name}"),
-            id: id.clone(),
-            status: r.status.clone(),
-            g_updates: r.g_updates,
-            i_prime: r.i_prime,
-            inception_score: r.inception_score,
-            histogram_entropy: r.histogram_entropy,
-            wall_seconds: r.wall_seconds,
-        });
+        table.push((format!("paper's best {name}"), r));
         let curve: Vec<GanCurveRow> = read_csv(&dir.join(&id).join("curve.csv"))?;
         let points = curve
             .iter()
@@ -550,16 +528,17 @@ fn named_curves(
         return Ok(Vec::new());
     }
     let base = paths.results.join(format!("gans_{profile}_named"));
-    write_csv(&base.with_extension("csv"), &table)?;
+    let finals: Vec<&GanFinalRow> = table.iter().map(|(_, r)| *r).collect();
+    write_csv(&base.with_extension("csv"), &finals)?;
     let mut md = format!(
         "# The paper's named configurations trained directly ({profile})\n\n\
          | configuration | id | status | G updates | I' | inception score | class-histogram entropy | wall s |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     );
-    for r in &table {
+    for (name, r) in &table {
         md.push_str(&format!(
             "| {} | `{}` | {} | {} | {} | {} | {} | {:.0} |\n",
-            r.name,
+            name,
             r.id,
             r.status,
             r.g_updates,
