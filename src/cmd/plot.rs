@@ -29,6 +29,22 @@ pub fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("plotting failed: {e:?}")
 }
 
+/// A step-axis tick: whole numbers, thousands as "k" (180000 → "180k", 2500 → "2.5k", 300 →
+/// "300"), so that paper-length axes stay readable in a small panel.
+pub fn step_tick(x: f64) -> String {
+    let x = x.round();
+    if x.abs() >= 1000.0 {
+        let k = x / 1000.0;
+        if (k - k.round()).abs() < 1e-9 {
+            format!("{}k", k.round())
+        } else {
+            format!("{:.1}k", k)
+        }
+    } else {
+        format!("{x}")
+    }
+}
+
 /// Grouped bars of our mean ± std per label count, the paper's LN (as reproduced in the EBGAN
 /// paper) and EBGAN-LN as markers.
 pub fn table2_figure(rows: &[TableRow], path: &Path, profile: &str) -> Result<()> {
@@ -243,6 +259,8 @@ fn panels(path: &Path, title: &str, y_desc: &str, curves: &Curves, series: Serie
                 .map_err(plot_err)?;
             chart
                 .configure_mesh()
+                .x_labels(5)
+                .x_label_formatter(&|x| step_tick(*x))
                 .x_desc("step")
                 .y_desc(y_desc)
                 .draw()
@@ -418,4 +436,19 @@ pub fn main(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_tick;
+
+    #[test]
+    fn step_ticks_are_short_whole_numbers() {
+        assert_eq!(step_tick(0.0), "0");
+        assert_eq!(step_tick(300.0), "300");
+        assert_eq!(step_tick(2000.0), "2k");
+        assert_eq!(step_tick(2500.0), "2.5k");
+        assert_eq!(step_tick(180_000.0), "180k");
+        assert_eq!(step_tick(39_999.6), "40k");
+    }
 }

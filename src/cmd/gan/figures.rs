@@ -580,6 +580,7 @@ fn named_curves(
     chart
         .configure_mesh()
         .light_line_style(WHITE)
+        .x_label_formatter(&|x| crate::cmd::plot::step_tick(*x))
         .x_desc("generator updates")
         .y_desc("I'")
         .draw()
