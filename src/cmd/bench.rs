@@ -34,8 +34,8 @@ pub struct Args {
     /// measurement is printed, never saved, so it cannot replace a commit's full file.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Measurement>,
-    /// Time nothing: summarise saved bench files instead (several runs of one build appended
-    /// in one file): per measurement, the median of the runs' medians and its spread.
+    /// Time nothing: summarise saved bench files instead (each run of a build is appended to
+    /// its file): per measurement, the median of the runs' medians and its spread.
     #[arg(long, num_args = 1..)]
     pub summarize: Vec<std::path::PathBuf>,
 }
@@ -331,10 +331,28 @@ pub fn main(args: Args) -> Result<()> {
     }
     if !args.no_save && args.only.is_empty() {
         let path = args.out.join(format!("{CODE_VERSION}.csv"));
-        write_csv(&path, &rows)?;
-        println!("-> {}", path.display());
+        let n = append_run(&path, &rows)?;
+        println!("-> {} (run {n} of this build)", path.display());
     }
     Ok(())
+}
+
+/// Appends one bench run's rows to a build's file (created if missing) and returns how many
+/// runs the file now holds, so repeated runs of one build are kept side by side for
+/// `--summarize` instead of replacing each other. Written atomically.
+pub fn append_run(path: &std::path::Path, run: &[Row]) -> Result<usize> {
+    let mut rows: Vec<Row> = if path.exists() {
+        crate::io::read_csv(path)?
+    } else {
+        Vec::new()
+    };
+    rows.extend_from_slice(run);
+    write_csv(path, &rows)?;
+    let first = run.first().map(|r| r.measurement.as_str());
+    Ok(rows
+        .iter()
+        .filter(|r| Some(r.measurement.as_str()) == first)
+        .count())
 }
 
 /// One line per measurement, in file order: the median of the runs' median ms (the lower
@@ -428,6 +446,37 @@ mod tests {
             "{}",
             lines[1]
         );
+    }
+
+    /// A second run of one build is appended to its file, not written over the first.
+    #[test]
+    fn runs_of_one_build_accumulate_in_its_file() {
+        let row = |m: &str, ms: f64| Row {
+            commit: "c".into(),
+            measurement: m.into(),
+            threads: 2,
+            runs: 30,
+            median_ms: ms,
+            min_ms: ms,
+            max_ms: ms,
+            gflop: 1.0,
+            gflops_at_median: 1e3 / ms,
+            sgemm_ceiling_gflops: 100.0,
+            ratio_to_ceiling: 10.0 / ms,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.csv");
+        assert_eq!(
+            append_run(&path, &[row("a", 70.0), row("b", 5.0)]).unwrap(),
+            1
+        );
+        assert_eq!(
+            append_run(&path, &[row("a", 50.0), row("b", 7.0)]).unwrap(),
+            2
+        );
+        let back: Vec<Row> = crate::io::read_csv(&path).unwrap();
+        let ms: Vec<f64> = back.iter().map(|r| r.median_ms).collect();
+        assert_eq!(ms, [70.0, 5.0, 50.0, 7.0]);
     }
 
     /// The layer lists the matmul-only floor times are the work the hand counts count.
