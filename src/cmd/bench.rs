@@ -411,9 +411,9 @@ mod tests {
         assert!((ebgan_step_gflop(100.0) - 7.5592).abs() < 1e-4);
     }
 
-    #[test]
-    fn summary_takes_the_median_run_per_measurement() {
-        let row = |m: &str, ms: f64| Row {
+    /// A bench row of measurement `m` at `ms` ms (1 GFLOP, ceiling 100 GFLOP/s).
+    fn row(m: &str, ms: f64) -> Row {
+        Row {
             commit: "c".into(),
             measurement: m.into(),
             threads: 2,
@@ -425,7 +425,11 @@ mod tests {
             gflops_at_median: 1e3 / ms,
             sgemm_ceiling_gflops: 100.0,
             ratio_to_ceiling: 10.0 / ms,
-        };
+        }
+    }
+
+    #[test]
+    fn summary_takes_the_median_run_per_measurement() {
         let rows = [
             row("a", 70.0),
             row("b", 5.0),
@@ -451,19 +455,6 @@ mod tests {
     /// A second run of one build is appended to its file, not written over the first.
     #[test]
     fn runs_of_one_build_accumulate_in_its_file() {
-        let row = |m: &str, ms: f64| Row {
-            commit: "c".into(),
-            measurement: m.into(),
-            threads: 2,
-            runs: 30,
-            median_ms: ms,
-            min_ms: ms,
-            max_ms: ms,
-            gflop: 1.0,
-            gflops_at_median: 1e3 / ms,
-            sgemm_ceiling_gflops: 100.0,
-            ratio_to_ceiling: 10.0 / ms,
-        };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.csv");
         assert_eq!(
