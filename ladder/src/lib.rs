@@ -13,6 +13,7 @@
 pub mod bn;
 pub mod combinator;
 pub mod config;
+pub mod fast;
 pub mod fused;
 pub mod generator;
 pub mod model;

@@ -6,10 +6,9 @@ use crate::bn::{column_stats, normalize_groups, normalize_with, ColumnStats};
 use crate::combinator::Combinator;
 use crate::config::{BnGroups, CombinatorKind, LadderConfig};
 use crate::fused::{corrupt_and_activate, project_without_input_grad};
-use crate::rng::{normal_rows, normal_vec};
+use crate::rng::LayerNoise;
 use crate::shapes::*;
 use dfdx::prelude::*;
-use rand::rngs::StdRng;
 use rand_distr::Normal;
 
 /// A bias-free linear map ℝᴵ → ℝᴼ, weight W ~ N(0, 1)/sqrt(I) (spec: Initialisation).
@@ -269,7 +268,7 @@ impl Ladder {
     /// The corrupted pass over stacked rows `x` (labeled rows first, then the decoded groups),
     /// and the decoder over the decoded rows. `target` holds the clean inputs of the decoded
     /// rows: x itself for real data, G(z) for fakes (keep its tape so G gets that gradient).
-    /// The corruption noise is drawn from `noise`, input layer first.
+    /// The corruption noise comes from `noise` (drawn for `x`'s rows).
     #[allow(clippy::too_many_arguments)] // each is a distinct input of the pass
     pub fn corrupted<T: Tape<f32, Cpu> + Merge<T>>(
         &self,
@@ -278,29 +277,27 @@ impl Ladder {
         target: Rows<PIXELS, T>,
         labels: Option<&Rows<CLASSES>>,
         groups: &RowGroups,
-        noise: &mut StdRng,
+        noise: &LayerNoise,
         pass: Pass,
     ) -> CorruptedOutput<T> {
         let dev = self.gamma6.device().clone();
         let rows = x.shape().0;
         let segs = groups.encoder_segments(cfg.bn_groups);
         let lab = groups.labeled;
-        let std = cfg.noise_std;
         let eps = cfg.bn_eps;
+        assert_eq!(noise.rows, rows, "noise drawn for another batch size");
+        let noise_rows = |l: usize| noise.row_major(l);
         // z̃⁽ˡ⁾ = BN(W h̃⁽ˡ⁻¹⁾) + 0.3·ε and h̃⁽ˡ⁾ = ReLU(z̃⁽ˡ⁾ + β⁽ˡ⁾) (steps 1–4 of the spec's
-        // corrupted pass, "BN with β only"); the noise of layer l is drawn after that of l − 1.
+        // corrupted pass, "BN with β only").
         macro_rules! layer {
-            ($layer:expr, $pre:expr) => {{
+            ($l:expr, $layer:expr, $pre:expr) => {{
                 let pre = $pre;
+                let n = noise_rows($l);
                 match pass.kernels {
-                    Kernels::Fused => {
-                        let n = normal_vec(noise, pre.shape().num_elements(), std);
-                        corrupt_and_activate(pre, &$layer.beta, &segs, eps, &n)
-                    }
+                    Kernels::Fused => corrupt_and_activate(pre, &$layer.beta, &segs, eps, &n),
                     Kernels::Reference => {
                         let (bn, _) = normalize_groups(pre, &segs, eps);
-                        let rows = bn.shape().0;
-                        let z = bn + normal_rows(&dev, noise, rows, std);
+                        let z = bn + dev.tensor_from_vec(n, (rows, Const));
                         let beta = $layer.beta.retaped::<T>().broadcast_like(z.shape());
                         let h = (z.with_empty_tape() + beta).relu();
                         (z, h)
@@ -308,7 +305,7 @@ impl Ladder {
                 }
             }};
         }
-        let zt0 = x + normal_rows::<PIXELS>(&dev, noise, rows, std);
+        let zt0 = x + dev.tensor_from_vec(noise_rows(0), (rows, Const::<PIXELS>));
         let pre1 = match pass {
             Pass {
                 kernels: Kernels::Fused,
@@ -316,14 +313,14 @@ impl Ladder {
             } => project_without_input_grad(&self.e1.w.weight, zt0.with_empty_tape()),
             _ => self.e1.w.apply(zt0.with_empty_tape()),
         };
-        let (zt1, h1) = layer!(self.e1, pre1);
-        let (zt2, h2) = layer!(self.e2, self.e2.w.apply(h1));
-        let (zt3, h3) = layer!(self.e3, self.e3.w.apply(h2));
-        let (zt4, h4) = layer!(self.e4, self.e4.w.apply(h3));
-        let (zt5, h5) = layer!(self.e5, self.e5.w.apply(h4));
+        let (zt1, h1) = layer!(1, self.e1, pre1);
+        let (zt2, h2) = layer!(2, self.e2, self.e2.w.apply(h1));
+        let (zt3, h3) = layer!(3, self.e3, self.e3.w.apply(h2));
+        let (zt4, h4) = layer!(4, self.e4, self.e4.w.apply(h3));
+        let (zt5, h5) = layer!(5, self.e5, self.e5.w.apply(h4));
         // Softmax layer: z̃⁽⁶⁾ = BN(W h̃⁽⁵⁾) + noise, logits = γ ⊙ (z̃⁽⁶⁾ + β⁽⁶⁾).
         let (bn6, _) = normalize_groups(self.e6.w.apply(h5), &segs, eps);
-        let zt6 = bn6 + normal_rows(&dev, noise, rows, std);
+        let zt6 = bn6 + dev.tensor_from_vec(noise_rows(LAYERS), (rows, Const::<CLASSES>));
         let logits = (zt6.with_empty_tape()
             + self.e6.beta.retaped::<T>().broadcast_like(zt6.shape()))
             * self.gamma6.retaped::<T>().broadcast_like(zt6.shape());

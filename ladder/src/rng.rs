@@ -2,7 +2,7 @@
 //! keyed by (run seed, purpose, step), so a run resumed from a checkpoint at any step draws
 //! exactly what an uninterrupted run draws, with no generator state to save.
 
-use crate::shapes::Rows;
+use crate::shapes::{Rows, WIDTHS};
 use dfdx::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -54,6 +54,85 @@ pub fn normal_vec(rng: &mut StdRng, n: usize, std: f32) -> Vec<f32> {
     (0..n)
         .map(|_| std * rng.sample::<f32, _>(StandardNormal))
         .collect()
+}
+
+/// The corruption noise of one corrupted pass: for every layer l = 0..=L, `rows` × width(l)
+/// values of N(0, std²), stored feature-major (unit by unit, each unit's `rows` values
+/// contiguous), which is the layout of [`crate::fast`].
+///
+/// The values come from counter-based streams keyed by (seed, purpose, step, layer, block of
+/// [`NOISE_UNITS_PER_BLOCK`] units), drawn in parallel: the draw is parallel and yet the same
+/// at any thread count, and any step's noise can be drawn without drawing the steps before it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LayerNoise {
+    pub rows: usize,
+    /// `layers[l]`: width(l) × rows values, unit-major.
+    pub layers: Vec<Vec<f32>>,
+}
+
+/// Units per noise stream (one parallel task).
+pub const NOISE_UNITS_PER_BLOCK: usize = 32;
+
+impl LayerNoise {
+    /// Draws the noise of the pass of step `step` over `rows` rows (see the type's doc).
+    pub fn draw(seed: u64, purpose: Purpose, step: u64, rows: usize, std: f32) -> Self {
+        let mut noise = Self::default();
+        noise.redraw(seed, purpose, step, rows, std);
+        noise
+    }
+
+    /// [`LayerNoise::draw`] into this value's buffers (no allocation once they are large
+    /// enough).
+    pub fn redraw(&mut self, seed: u64, purpose: Purpose, step: u64, rows: usize, std: f32) {
+        use rayon::prelude::*;
+        self.rows = rows;
+        self.layers.resize(WIDTHS.len(), Vec::new());
+        let key = mix(mix(mix(seed) ^ purpose as u64) ^ step);
+        for (l, buf) in self.layers.iter_mut().enumerate() {
+            buf.resize(WIDTHS[l] * rows, 0.0);
+            buf.par_chunks_mut(NOISE_UNITS_PER_BLOCK * rows)
+                .enumerate()
+                .for_each(|(block, values)| {
+                    let mut rng =
+                        StdRng::seed_from_u64(mix(key ^ ((l as u64) << 40 | block as u64)));
+                    for v in values {
+                        *v = std * rng.sample::<f32, _>(StandardNormal);
+                    }
+                });
+        }
+    }
+
+    /// Layer `l`'s noise as rows × width(l), row-major (the layout of dfdx's tensors).
+    pub fn row_major(&self, l: usize) -> Vec<f32> {
+        let (n, r) = (WIDTHS[l], self.rows);
+        let src = &self.layers[l];
+        let mut out = vec![0f32; n * r];
+        for c in 0..n {
+            for row in 0..r {
+                out[row * n + c] = src[c * r + row];
+            }
+        }
+        out
+    }
+
+    /// The noise of rows `start..start + len` only (a sub-batch, same values).
+    pub fn rows_range(&self, start: usize, len: usize) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, src)| {
+                (0..WIDTHS[l])
+                    .flat_map(|c| {
+                        src[c * self.rows + start..c * self.rows + start + len]
+                            .iter()
+                            .copied()
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { rows: len, layers }
+    }
 }
 
 #[cfg(test)]

@@ -2,15 +2,15 @@
 //! A trainer owns its networks, gradients and optimisers; callers hand it batches as slices
 //! and read numbers back.
 
-use crate::config::{EbganProtocol, LadderConfig, LnProtocol};
+use crate::config::{AdamSettings, EbganProtocol, LadderConfig, LnProtocol};
+use crate::fast::{self, FlatLadder, Wants, Workspace};
 use crate::generator::Generator;
-use crate::model::{Ladder, Pass, PopulationStats, RowGroups};
+use crate::model::{Ladder, PopulationStats, RowGroups};
 use crate::optim::{AdamState, OwnedAdam};
-use crate::rng::{normal_rows, stream, Purpose};
+use crate::rng::{normal_rows, stream, LayerNoise, Purpose};
 use crate::schedule::{linear_decay_lr, margin};
 use crate::shapes::*;
 use dfdx::prelude::*;
-use rand::rngs::StdRng;
 
 /// One step's numbers (the columns of `curve.csv`). Entries that a model does not have are
 /// `None` (LN has no fake energy, hinge or generator loss).
@@ -65,74 +65,236 @@ fn rows<const N: usize>(dev: &Cpu, data: Vec<f32>) -> Rows<N> {
     dev.tensor_from_vec(data, (n, Const::<N>))
 }
 
-fn one_hot(dev: &Cpu, labels: &[u8]) -> Rows<CLASSES> {
-    let mut v = vec![0f32; labels.len() * CLASSES];
-    for (i, &y) in labels.iter().enumerate() {
-        v[i * CLASSES + y as usize] = 1.0;
-    }
-    rows(dev, v)
+/// Which copy of the ladder's parameters is current: the flat vector the steps train
+/// ([`crate::fast`]) or the dfdx model (checkpoints, evaluation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Current {
+    Flat,
+    Model,
+    Both,
 }
 
-/// The discriminator-side loss of one step on stacked rows [labeled; unlabeled; fake?]:
-/// CE + mean_real E + mean_fake [m − E]⁺ (the hinge per sample, then averaged).
-/// Returns the loss and its parts.
-fn ladder_loss(
-    ladder: &Ladder,
-    cfg: &LadderConfig,
-    grads: Gradients<f32, Cpu>,
-    batch: &Batch,
-    fakes: Option<(&[f32], f32)>,
-    noise: &mut StdRng,
-) -> (Tensor<Rank0, f32, Cpu, OwnedTape<f32, Cpu>>, StepStats) {
-    let dev = ladder.gamma6.device().clone();
-    let b = batch.unlabeled_x.len() / PIXELS;
-    let mut x = Vec::with_capacity(batch.labeled_x.len() + batch.unlabeled_x.len() * 2);
-    x.extend_from_slice(batch.labeled_x);
-    x.extend_from_slice(batch.unlabeled_x);
-    let mut target = batch.unlabeled_x.to_vec();
-    let mut decoded = vec![b];
-    if let Some((f, _)) = fakes {
-        x.extend_from_slice(f);
-        target.extend_from_slice(f);
-        decoded.push(f.len() / PIXELS);
+/// The ladder in training: its flat parameters, Adam moments (the update of
+/// [`crate::optim`], as one fused pass: [`fast::adam_update`]), the pass's workspace and
+/// noise, and the dfdx model they are copied to when a caller needs it.
+struct FlatTraining {
+    flat: FlatLadder,
+    settings: AdamSettings,
+    /// Adam's update count and moments, in the flat layout.
+    t: i32,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    current: Current,
+    ws: Workspace,
+    noise: LayerNoise,
+    x: Vec<f32>,
+    targets: Vec<f32>,
+    labels: Vec<u8>,
+    weights: Vec<f32>,
+}
+
+impl FlatTraining {
+    fn new(ladder: &Ladder, settings: AdamSettings) -> Self {
+        let flat = FlatLadder::from_ladder(ladder);
+        let n = flat.values.len();
+        Self {
+            flat,
+            settings,
+            t: 0,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            current: Current::Both,
+            ws: Workspace::new(),
+            noise: LayerNoise::default(),
+            x: Vec::new(),
+            targets: Vec::new(),
+            labels: Vec::new(),
+            weights: Vec::new(),
+        }
     }
-    let groups = RowGroups {
-        labeled: batch.labeled_y.len(),
-        decoded,
-    };
-    let y = one_hot(&dev, batch.labeled_y);
-    let out = ladder.corrupted(
-        cfg,
-        rows::<PIXELS>(&dev, x).trace(grads),
-        rows::<PIXELS>(&dev, target).retaped(),
-        Some(&y),
-        &groups,
-        noise,
-        Pass::TRAIN_D,
-    );
-    let ce = out.ce.expect("labels were given");
-    let mut stats = StepStats {
-        ce: ce.array(),
-        ..Default::default()
-    };
-    let loss = match fakes {
-        None => {
-            let real = out.energy.mean();
-            stats.real_energy = real.array();
-            ce + real
+
+    /// Makes the flat copy current before a step.
+    fn sync_in(&mut self, ladder: &mut Ladder) {
+        if self.current == Current::Model {
+            self.flat.load(ladder);
+            self.current = Current::Both;
         }
-        Some((_, m)) => {
-            let real = out.energy.with_empty_tape().slice((0..b,)).mean();
-            let fake = out.energy.slice((b..,));
-            stats.fake_energy = Some(fake.with_empty_tape().mean().array());
-            let hinge = (fake.negate() + m).relu().mean();
-            stats.real_energy = real.array();
-            stats.hinge = Some(hinge.array());
+    }
+
+    /// Makes the dfdx model current; `for_writing` when the caller may change it.
+    fn sync_out(&mut self, ladder: &mut Ladder, for_writing: bool) {
+        if self.current == Current::Flat {
+            self.flat.store(ladder);
+            self.current = Current::Both;
+        }
+        if for_writing {
+            self.current = Current::Model;
+        }
+    }
+
+    fn state(&self) -> AdamState {
+        let split = |v: &[f32]| -> Vec<Vec<f32>> {
+            self.flat
+                .layout
+                .tensors
+                .iter()
+                .map(|r| v[r.clone()].to_vec())
+                .collect()
+        };
+        AdamState {
+            t: self.t,
+            moment1: split(&self.m),
+            moment2: split(&self.v),
+        }
+    }
+
+    fn set_state(&mut self, state: &AdamState) -> Result<(), String> {
+        let tensors = &self.flat.layout.tensors;
+        if state.moment1.len() != tensors.len() || state.moment2.len() != tensors.len() {
+            return Err(format!(
+                "optimiser state has {} tensors, the ladder {}",
+                state.moment1.len(),
+                tensors.len()
+            ));
+        }
+        for (i, r) in tensors.iter().enumerate() {
+            if state.moment1[i].len() != r.len() || state.moment2[i].len() != r.len() {
+                return Err(format!(
+                    "optimiser tensor {i}: {} values, the ladder has {}",
+                    state.moment1[i].len(),
+                    r.len()
+                ));
+            }
+            self.m[r.clone()].copy_from_slice(&state.moment1[i]);
+            self.v[r.clone()].copy_from_slice(&state.moment2[i]);
+        }
+        self.t = state.t;
+        Ok(())
+    }
+
+    /// One discriminator-side step on stacked rows [labeled; unlabeled; fake?] at learning
+    /// rate `lr`: the loss CE + mean_real E + mean_fake [m − E]⁺ (the hinge per sample, then
+    /// averaged; section 4.2 / appendix D), its gradient and one Adam update. Returns the loss's parts.
+    fn d_step(
+        &mut self,
+        cfg: &LadderConfig,
+        batch: &Batch,
+        fakes: Option<(&[f32], f32)>,
+        noise_key: (u64, Purpose, u64),
+        lr: f32,
+    ) -> StepStats {
+        let b = batch.unlabeled_x.len() / PIXELS;
+        let lab = batch.labeled_y.len();
+        self.x.clear();
+        self.x.extend_from_slice(batch.labeled_x);
+        self.x.extend_from_slice(batch.unlabeled_x);
+        self.targets.clear();
+        self.targets.extend_from_slice(batch.unlabeled_x);
+        let mut decoded = vec![b];
+        if let Some((f, _)) = fakes {
+            self.x.extend_from_slice(f);
+            self.targets.extend_from_slice(f);
+            decoded.push(f.len() / PIXELS);
+        }
+        let groups = RowGroups {
+            labeled: lab,
+            decoded,
+        };
+        let rows = self.x.len() / PIXELS;
+        let (seed, purpose, t) = noise_key;
+        self.noise.redraw(seed, purpose, t, rows, cfg.noise_std);
+        let ce = self.ws.forward(
+            &self.flat,
+            cfg,
+            &self.x,
+            &self.targets,
+            batch.labeled_y,
+            &groups,
+            &self.noise,
+        );
+        let energy = &self.ws.energy;
+        let mean = |v: &[f32]| v.iter().map(|&e| e as f64).sum::<f64>() as f32 / v.len() as f32;
+        let mut stats = StepStats {
+            ce,
+            real_energy: mean(&energy[..b]),
+            ..Default::default()
+        };
+        self.weights.clear();
+        self.weights.resize(b, 1.0 / b as f32);
+        if let Some((_, m)) = fakes {
+            let fake = &energy[b..];
+            let f = fake.len() as f32;
+            stats.fake_energy = Some(mean(fake));
+            stats.hinge = Some(fake.iter().map(|&e| (m - e).max(0.0)).sum::<f32>() / f);
             stats.margin = Some(m);
-            ce + real + hinge
+            // d[m − E]⁺/dE = −1 inside the margin, 0 outside.
+            self.weights.extend(
+                fake.iter()
+                    .map(|&e| if m - e > 0.0 { -1.0 / f } else { 0.0 }),
+            );
         }
-    };
-    (loss, stats)
+        self.labels.clear();
+        self.labels.extend_from_slice(batch.labeled_y);
+        self.ws.backward(
+            &self.flat,
+            cfg,
+            &self.labels,
+            1.0,
+            &self.weights,
+            Wants {
+                param_grads: true,
+                input_grad: false,
+            },
+        );
+        self.t += 1;
+        fast::adam_update(
+            &self.settings,
+            lr,
+            self.t,
+            &mut self.flat.values,
+            &self.ws.grad,
+            &mut self.m,
+            &mut self.v,
+        );
+        self.current = Current::Flat;
+        stats.lr = lr;
+        stats
+    }
+
+    /// The generator's loss mean_fake E(G(z)) through the (frozen) ladder and its gradient
+    /// with respect to the fakes (through the reconstruction and through the target: spec,
+    /// "do not detach it"). Returns (loss, ∂L/∂fakes row-major).
+    fn g_loss_grad(
+        &mut self,
+        cfg: &LadderConfig,
+        fakes: &[f32],
+        noise_key: (u64, Purpose, u64),
+    ) -> (f32, &[f32]) {
+        let f = fakes.len() / PIXELS;
+        let groups = RowGroups {
+            labeled: 0,
+            decoded: vec![f],
+        };
+        let (seed, purpose, t) = noise_key;
+        self.noise.redraw(seed, purpose, t, f, cfg.noise_std);
+        self.ws
+            .forward(&self.flat, cfg, fakes, fakes, &[], &groups, &self.noise);
+        let loss = self.ws.energy.iter().map(|&e| e as f64).sum::<f64>() as f32 / f as f32;
+        self.weights.clear();
+        self.weights.resize(f, 1.0 / f as f32);
+        self.ws.backward(
+            &self.flat,
+            cfg,
+            &[],
+            0.0,
+            &self.weights,
+            Wants {
+                param_grads: false,
+                input_grad: true,
+            },
+        );
+        (loss, &self.ws.input_grad)
+    }
 }
 
 /// Test-time statistics (spec: "Test-time BN statistics") from clean passes in training mode
@@ -184,8 +346,7 @@ pub struct LnTrainer {
     pub ladder: Ladder,
     /// Run seed: keys the per-step noise streams ([`crate::rng`]).
     pub seed: u64,
-    grads: Gradients<f32, Cpu>,
-    opt: OwnedAdam,
+    d: FlatTraining,
 }
 
 impl LnTrainer {
@@ -193,15 +354,13 @@ impl LnTrainer {
     /// reproducible); the noise of step t comes from the stream (seed, NoiseD, t).
     pub fn new(dev: &Cpu, seed: u64, cfg: LadderConfig, protocol: LnProtocol) -> Self {
         let ladder = Ladder::new(dev, cfg.combinator);
-        let grads = ladder.alloc_grads();
-        let opt = OwnedAdam::new(&protocol.adam);
+        let d = FlatTraining::new(&ladder, protocol.adam);
         Self {
             cfg,
             protocol,
             ladder,
             seed,
-            grads,
-            opt,
+            d,
         }
     }
 
@@ -213,16 +372,9 @@ impl LnTrainer {
             self.protocol.decay_start,
             self.protocol.steps,
         );
-        self.opt.cfg.lr = lr as f64;
-        let grads = take(&mut self.grads);
-        let mut noise = stream(self.seed, Purpose::NoiseD, t);
-        let (loss, mut stats) =
-            ladder_loss(&self.ladder, &self.cfg, grads, batch, None, &mut noise);
-        self.grads = loss.backward();
-        self.opt.update(&mut self.ladder, &mut self.grads);
-        self.ladder.zero_grads(&mut self.grads);
-        stats.lr = lr;
-        stats
+        self.d.sync_in(&mut self.ladder);
+        self.d
+            .d_step(&self.cfg, batch, None, (self.seed, Purpose::NoiseD, t), lr)
     }
 }
 
@@ -235,9 +387,8 @@ pub struct EbganLnTrainer {
     pub generator: Generator,
     /// Run seed: keys the per-step noise and latent streams ([`crate::rng`]).
     pub seed: u64,
-    d_grads: Gradients<f32, Cpu>,
+    d: FlatTraining,
     g_grads: Gradients<f32, Cpu>,
-    opt_d: OwnedAdam,
     opt_g: OwnedAdam,
     dev: Cpu,
 }
@@ -248,9 +399,8 @@ impl EbganLnTrainer {
     pub fn new(dev: &Cpu, seed: u64, cfg: LadderConfig, protocol: EbganProtocol) -> Self {
         let ladder = Ladder::new(dev, cfg.combinator);
         let generator = dev.build_module::<crate::generator::GeneratorArch, f32>();
-        let d_grads = ladder.alloc_grads();
+        let d = FlatTraining::new(&ladder, protocol.adam_d);
         let g_grads = generator.alloc_grads();
-        let opt_d = OwnedAdam::new(&protocol.adam_d);
         let opt_g = OwnedAdam::new(&protocol.adam_g);
         Self {
             cfg,
@@ -258,9 +408,8 @@ impl EbganLnTrainer {
             ladder,
             generator,
             seed,
-            d_grads,
+            d,
             g_grads,
-            opt_d,
             opt_g,
             dev: dev.clone(),
         }
@@ -285,43 +434,30 @@ impl EbganLnTrainer {
             self.generator.forward_mut(z.trace(grads))
         });
         // D step.
-        self.opt_d.cfg.lr = lr as f64;
+        self.d.sync_in(&mut self.ladder);
         let fake_values = fakes.as_ref().map(|f| f.as_vec());
-        let grads = take(&mut self.d_grads);
-        let (loss, mut stats) = ladder_loss(
-            &self.ladder,
+        let mut stats = self.d.d_step(
             &self.cfg,
-            grads,
             batch,
             fake_values.as_deref().map(|f| (f, m)),
-            &mut stream(self.seed, Purpose::NoiseD, t),
+            (self.seed, Purpose::NoiseD, t),
+            lr,
         );
-        self.d_grads = loss.backward();
-        self.opt_d.update(&mut self.ladder, &mut self.d_grads);
-        self.ladder.zero_grads(&mut self.d_grads);
-        stats.lr = lr;
         stats.margin = Some(m);
         // G step: L_G = mean_fake E(G(z)) with the ladder frozen (only G's optimiser runs).
+        // The ladder's pass gives ∂L_G/∂G(z); Σ G(z) ⊙ that, back through G, gives G's gradient.
         match fakes {
             Some(fakes) if train_g => {
                 self.opt_g.cfg.lr = p.adam_g.lr as f64;
-                let groups = RowGroups {
-                    labeled: 0,
-                    decoded: vec![b],
-                };
-                let mut noise = stream(self.seed, Purpose::NoiseG, t);
-                let out = self.ladder.corrupted(
-                    &self.cfg,
-                    fakes.with_empty_tape(),
-                    fakes,
-                    None,
-                    &groups,
-                    &mut noise,
-                    Pass::TRAIN_G,
-                );
-                let loss = out.energy.mean();
-                stats.g_loss = Some(loss.array());
-                self.g_grads = loss.backward();
+                let values = fake_values.expect("drawn above");
+                let (loss, grad) =
+                    self.d
+                        .g_loss_grad(&self.cfg, &values, (self.seed, Purpose::NoiseG, t));
+                stats.g_loss = Some(loss);
+                let grad = self
+                    .dev
+                    .tensor_from_vec(grad.to_vec(), (b, Const::<PIXELS>));
+                self.g_grads = (fakes * grad).sum().backward();
                 self.opt_g.update(&mut self.generator, &mut self.g_grads);
                 self.generator.zero_grads(&mut self.g_grads);
             }
@@ -363,8 +499,8 @@ pub trait Trainer {
     fn total_steps(&self) -> u64;
     /// One training step `t` (0-based).
     fn train_step(&mut self, t: u64, batch: &Batch) -> StepStats;
-    /// The ladder (for test-time statistics and evaluation).
-    fn ladder(&self) -> (&Ladder, &LadderConfig);
+    /// The ladder (for test-time statistics and evaluation), up to date.
+    fn ladder(&mut self) -> (&Ladder, &LadderConfig);
     /// Every trained module, for checkpoints: the ladder and, for EBGAN-LN, the generator.
     fn modules_mut(&mut self) -> (&mut Ladder, Option<&mut Generator>);
     /// Optimiser states, in the order of [`Trainer::modules_mut`].
@@ -378,14 +514,15 @@ impl Trainer for LnTrainer {
         self.protocol.steps
     }
     fn modules_mut(&mut self) -> (&mut Ladder, Option<&mut Generator>) {
+        self.d.sync_out(&mut self.ladder, true);
         (&mut self.ladder, None)
     }
     fn optimiser_states(&mut self) -> Vec<AdamState> {
-        vec![self.opt.state(&mut self.ladder)]
+        vec![self.d.state()]
     }
     fn set_optimiser_states(&mut self, states: &[AdamState]) -> Result<(), String> {
         match states {
-            [d] => self.opt.set_state(&mut self.ladder, d),
+            [d] => self.d.set_state(d),
             _ => Err(format!(
                 "LN has one optimiser, the checkpoint {}",
                 states.len()
@@ -395,7 +532,8 @@ impl Trainer for LnTrainer {
     fn train_step(&mut self, t: u64, batch: &Batch) -> StepStats {
         self.step(t, batch)
     }
-    fn ladder(&self) -> (&Ladder, &LadderConfig) {
+    fn ladder(&mut self) -> (&Ladder, &LadderConfig) {
+        self.d.sync_out(&mut self.ladder, false);
         (&self.ladder, &self.cfg)
     }
 }
@@ -405,18 +543,16 @@ impl Trainer for EbganLnTrainer {
         self.protocol.d_steps
     }
     fn modules_mut(&mut self) -> (&mut Ladder, Option<&mut Generator>) {
+        self.d.sync_out(&mut self.ladder, true);
         (&mut self.ladder, Some(&mut self.generator))
     }
     fn optimiser_states(&mut self) -> Vec<AdamState> {
-        vec![
-            self.opt_d.state(&mut self.ladder),
-            self.opt_g.state(&mut self.generator),
-        ]
+        vec![self.d.state(), self.opt_g.state(&mut self.generator)]
     }
     fn set_optimiser_states(&mut self, states: &[AdamState]) -> Result<(), String> {
         match states {
             [d, g] => {
-                self.opt_d.set_state(&mut self.ladder, d)?;
+                self.d.set_state(d)?;
                 self.opt_g.set_state(&mut self.generator, g)
             }
             _ => Err(format!(
@@ -428,14 +564,15 @@ impl Trainer for EbganLnTrainer {
     fn train_step(&mut self, t: u64, batch: &Batch) -> StepStats {
         self.step(t, batch)
     }
-    fn ladder(&self) -> (&Ladder, &LadderConfig) {
+    fn ladder(&mut self) -> (&Ladder, &LadderConfig) {
+        self.d.sync_out(&mut self.ladder, false);
         (&self.ladder, &self.cfg)
     }
 }
 
 /// Test-time statistics and error rate of any trainer's ladder.
 pub fn evaluate<'a>(
-    trainer: &impl Trainer,
+    trainer: &mut impl Trainer,
     stats_batches: impl Iterator<Item = &'a [f32]>,
     x: &[f32],
     y: &[u8],

@@ -5,7 +5,7 @@
 use dfdx::nn::tensor_collection::{RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorMut};
 use dfdx::prelude::*;
 use ladder::model::{Kernels, Pass, RowGroups};
-use ladder::rng::{stream, Purpose};
+use ladder::rng::{LayerNoise, Purpose};
 use ladder::shapes::*;
 use ladder::{CombinatorKind, Ladder, LadderConfig};
 use rand_distr::Normal;
@@ -35,7 +35,7 @@ fn energy_is_lambda_over_width_times_squared_error() {
         x,
         None,
         &groups,
-        &mut stream(1, Purpose::NoiseD, 0),
+        &LayerNoise::draw(1, Purpose::NoiseD, 0, 5, cfg.noise_std),
         Pass::TRAIN_D,
     );
     let e = out.energy.as_vec();
@@ -104,7 +104,7 @@ fn full_cost_gradient_matches_finite_differences() {
                 rows::<PIXELS>(&dev, x[4 * PIXELS..].to_vec()),
                 Some(&y),
                 &groups,
-                &mut stream(3, Purpose::NoiseD, 0),
+                &LayerNoise::draw(3, Purpose::NoiseD, 0, 10, cfg.noise_std),
                 Pass::TRAIN_D,
             );
             (out.ce.unwrap() + out.energy.mean()).array() as f64
@@ -117,7 +117,7 @@ fn full_cost_gradient_matches_finite_differences() {
                 rows::<PIXELS>(&dev, x[4 * PIXELS..].to_vec()).retaped(),
                 Some(&y),
                 &groups,
-                &mut stream(3, Purpose::NoiseD, 0),
+                &LayerNoise::draw(3, Purpose::NoiseD, 0, 10, cfg.noise_std),
                 Pass::TRAIN_D,
             );
             (out.ce.unwrap() + out.energy.mean()).backward()
@@ -234,7 +234,7 @@ fn fused_pass_matches_the_op_by_op_reference() {
                 rows::<PIXELS>(&dev, x[4 * PIXELS..].to_vec()).retaped(),
                 Some(&y),
                 &groups,
-                &mut stream(9, Purpose::NoiseD, 4),
+                &LayerNoise::draw(9, Purpose::NoiseD, 4, 15, cfg.noise_std),
                 pass,
             );
             let loss = out.ce.unwrap() + out.energy.mean();
