@@ -10,6 +10,7 @@ use crate::cmd::run::CODE_VERSION;
 use crate::io::write_csv;
 use anyhow::Result;
 use dfdx::prelude::*;
+use ladder::fast;
 use ladder::model::PopulationStats;
 use ladder::shapes::*;
 use ladder::train::{Batch, Trainer};
@@ -90,28 +91,33 @@ pub fn ln_step_gflop(b: f64) -> f64 {
 
 /// Counted matmul GFLOP of one EBGAN-LN D+G step: the D step (encoder 3b rows, decoder 2b, no
 /// first-layer input gradient), the generator forward and backward, and the G step's ladder
-/// pass (encoder b, decoder b) with its backward, input gradient included (G learns through it).
+/// pass (encoder b, decoder b) with its input gradients but without weight gradients (the
+/// ladder is frozen there; since the whole-pass kernels they are not computed).
 pub fn ebgan_step_gflop(b: f64) -> f64 {
     let d =
         3.0 * LADDER_MACS_PER_ROW * (3.0 * b + 2.0 * b) - SKIPPED_INPUT_GRAD_MACS_PER_ROW * 3.0 * b;
     let g = 3.0 * GENERATOR_MACS_PER_ROW * b;
-    let g_ladder = 3.0 * LADDER_MACS_PER_ROW * (b + b);
+    let g_ladder = 2.0 * LADDER_MACS_PER_ROW * (b + b);
     2.0 * (d + g + g_ladder) / 1e9
 }
 
 /// The matmuls of one linear layer in a training step, over `rows` rows: the forward product,
-/// the weight gradient and, if `input_grad`, the input gradient.
+/// the weight gradient if `weight_grad`, and the input gradient if `input_grad`.
 #[derive(Clone, Copy, Debug)]
 pub struct LayerMatmuls {
     pub rows: usize,
     pub inputs: usize,
     pub outputs: usize,
     pub input_grad: bool,
+    pub weight_grad: bool,
+    /// Run through dfdx's matmul (gemm 0.15: the generator) rather than the ladder's whole-pass
+    /// kernels (gemm 0.19).
+    pub dfdx: bool,
 }
 
 impl LayerMatmuls {
     pub fn gflop(&self) -> f64 {
-        let products = if self.input_grad { 3.0 } else { 2.0 };
+        let products = 1.0 + self.input_grad as u8 as f64 + self.weight_grad as u8 as f64;
         2.0 * products * (self.rows * self.inputs * self.outputs) as f64 / 1e9
     }
 }
@@ -126,8 +132,14 @@ const LADDER_LAYERS: [(usize, usize); 6] = [
 ];
 
 /// The ladder's encoder over `rows` rows (its first layer's input gradient only if asked) and,
-/// over `decoder_rows` rows, its decoder (the V matrices, same sizes, every gradient).
-fn ladder_matmuls(rows: usize, first_input_grad: bool, decoder_rows: usize) -> Vec<LayerMatmuls> {
+/// over `decoder_rows` rows, its decoder (the V matrices, same sizes); weight gradients if
+/// `weight_grad`.
+fn ladder_matmuls(
+    rows: usize,
+    first_input_grad: bool,
+    decoder_rows: usize,
+    weight_grad: bool,
+) -> Vec<LayerMatmuls> {
     let encoder = LADDER_LAYERS
         .iter()
         .enumerate()
@@ -136,19 +148,23 @@ fn ladder_matmuls(rows: usize, first_input_grad: bool, decoder_rows: usize) -> V
             inputs,
             outputs,
             input_grad: l > 0 || first_input_grad,
+            weight_grad,
+            dfdx: false,
         });
     let decoder = LADDER_LAYERS.iter().rev().map(|&(i, o)| LayerMatmuls {
         rows: decoder_rows,
         inputs: o,
         outputs: i,
         input_grad: true,
+        weight_grad,
+        dfdx: false,
     });
     encoder.chain(decoder).collect()
 }
 
 /// Every matmul of an LN step with batch b, as [`ln_step_gflop`] counts them.
 pub fn ln_step_matmuls(b: usize) -> Vec<LayerMatmuls> {
-    ladder_matmuls(2 * b, false, b)
+    ladder_matmuls(2 * b, false, b, true)
 }
 
 /// Every matmul of an EBGAN-LN D+G step with batch b, as [`ebgan_step_gflop`] counts them.
@@ -165,35 +181,82 @@ pub fn ebgan_step_matmuls(b: usize) -> Vec<LayerMatmuls> {
         inputs,
         outputs,
         input_grad: true,
+        weight_grad: true,
+        dfdx: true,
     });
-    let mut all = ladder_matmuls(3 * b, false, 2 * b);
+    let mut all = ladder_matmuls(3 * b, false, 2 * b, true);
     all.extend(generator);
-    all.extend(ladder_matmuls(b, true, b));
+    all.extend(ladder_matmuls(b, true, b, false));
     all
 }
 
-/// A step's matmuls alone, through dfdx as the step runs them: h·Wᵀ, gᵀ·h and g·W on random
-/// tensors, each allocating its output. Their time is the floor a step reaches if everything
+/// A step's matmuls alone, through the library the step runs each through (the ladder's
+/// whole-pass kernels: gemm 0.19 into preallocated outputs; the generator: dfdx, allocating):
+/// h·Wᵀ, gᵀ·h and g·W on random values. Their time is the floor a step reaches if everything
 /// else in it took no time.
 fn time_matmuls(dev: &Cpu, layers: &[LayerMatmuls], warmup: usize, steps: usize) -> Vec<f64> {
     type Matrix = Tensor<(usize, usize), f32, Cpu>;
-    let operands: Vec<(Matrix, Matrix, Matrix, bool)> = layers
+    struct Operands {
+        h: Matrix,
+        w: Matrix,
+        g: Matrix,
+        raw: [Vec<f32>; 3],
+        out: [Vec<f32>; 3],
+        layer: LayerMatmuls,
+    }
+    let mut operands: Vec<Operands> = layers
         .iter()
         .map(|l| {
-            (
-                dev.sample_normal_like(&(l.rows, l.inputs)),
-                dev.sample_normal_like(&(l.outputs, l.inputs)),
-                dev.sample_normal_like(&(l.rows, l.outputs)),
-                l.input_grad,
-            )
+            let h: Matrix = dev.sample_normal_like(&(l.rows, l.inputs));
+            let w: Matrix = dev.sample_normal_like(&(l.outputs, l.inputs));
+            let g: Matrix = dev.sample_normal_like(&(l.rows, l.outputs));
+            let raw = [h.as_vec(), w.as_vec(), g.as_vec()];
+            let out = [
+                vec![0f32; l.rows * l.outputs],
+                vec![0f32; l.outputs * l.inputs],
+                vec![0f32; l.rows * l.inputs],
+            ];
+            Operands {
+                h,
+                w,
+                g,
+                raw,
+                out,
+                layer: *l,
+            }
         })
         .collect();
     time_steps(warmup, steps, |_| {
-        for (h, w, g, input_grad) in &operands {
-            drop(h.clone().matmul(w.clone().permute::<(usize, usize), _>()));
-            drop(g.clone().permute::<(usize, usize), _>().matmul(h.clone()));
-            if *input_grad {
-                drop(g.clone().matmul(w.clone()));
+        for o in operands.iter_mut() {
+            let l = o.layer;
+            let (r, i, n) = (l.rows, l.inputs, l.outputs);
+            if l.dfdx {
+                drop(
+                    o.h.clone()
+                        .matmul(o.w.clone().permute::<(usize, usize), _>()),
+                );
+                if l.weight_grad {
+                    drop(
+                        o.g.clone()
+                            .permute::<(usize, usize), _>()
+                            .matmul(o.h.clone()),
+                    );
+                }
+                if l.input_grad {
+                    drop(o.g.clone().matmul(o.w.clone()));
+                }
+                continue;
+            }
+            let [h, w, g] = &o.raw;
+            let [out, gw, gh] = &mut o.out;
+            // Row-major here; the kernels use the transposed (feature-major) layout, the same
+            // three products with the operands' roles swapped.
+            fast::matmul((r, n, i), h, (i, 1), w, (1, i), out, false);
+            if l.weight_grad {
+                fast::matmul((n, i, r), g, (1, n), h, (i, 1), gw, false);
+            }
+            if l.input_grad {
+                fast::matmul((r, i, n), g, (n, 1), w, (i, 1), gh, false);
             }
         }
     })
@@ -213,18 +276,33 @@ pub struct Row {
     gflops_at_median: f64,
     sgemm_ceiling_gflops: f64,
     ratio_to_ceiling: f64,
+    /// The same 2048³ sgemm through the ladder kernels' gemm 0.19 (absent in files written
+    /// before it was measured).
+    #[serde(default)]
+    fast_sgemm_ceiling_gflops: Option<f64>,
+    #[serde(default)]
+    ratio_to_fast_ceiling: Option<f64>,
 }
 
-/// GFLOP/s of a 2048³ sgemm through dfdx (best of 5 after a warm-up).
-fn sgemm_ceiling(dev: &Cpu) -> f64 {
+/// GFLOP/s of a 2048³ sgemm through dfdx (gemm 0.15) and through the ladder kernels' gemm
+/// 0.19 (best of 5 after a warm-up each).
+fn sgemm_ceilings(dev: &Cpu) -> (f64, f64) {
     const K: usize = 2048;
     let a: Tensor<Rank2<K, K>, f32, Cpu> = dev.sample_normal();
     let b: Tensor<Rank2<K, K>, f32, Cpu> = dev.sample_normal();
-    let ms = time_steps(1, 5, |_| {
+    let gflops = |ms: Vec<f64>| {
+        let best = ms.iter().cloned().fold(f64::INFINITY, f64::min);
+        2.0 * (K as f64).powi(3) / (best / 1e3) / 1e9
+    };
+    let dfdx = gflops(time_steps(1, 5, |_| {
         let _ = a.clone().matmul(b.clone());
-    });
-    let best = ms.iter().cloned().fold(f64::INFINITY, f64::min);
-    2.0 * (K as f64).powi(3) / (best / 1e3) / 1e9
+    }));
+    let (av, bv) = (a.as_vec(), b.as_vec());
+    let mut c = vec![0f32; K * K];
+    let fast = gflops(time_steps(1, 5, |_| {
+        fast::matmul((K, K, K), &av, (K, 1), &bv, (K, 1), &mut c, false);
+    }));
+    (dfdx, fast)
 }
 
 pub fn main(args: Args) -> Result<()> {
@@ -241,7 +319,10 @@ pub fn main(args: Args) -> Result<()> {
     let cfg = LadderConfig::default();
     let b = cfg.batch_size;
     let threads = rayon_threads();
-    let ceiling = sgemm_ceiling(&dev);
+    let (ceiling, fast_ceiling) = sgemm_ceilings(&dev);
+    println!(
+        "sgemm 2048³: {ceiling:.0} GFLOP/s through dfdx (gemm 0.15), {fast_ceiling:.0} GFLOP/s through gemm 0.19"
+    );
     let x_l: Vec<f32> = dev.sample_uniform_like(&(b, Const::<PIXELS>)).as_vec();
     let x_u: Vec<f32> = dev.sample_uniform_like(&(b, Const::<PIXELS>)).as_vec();
     let y: Vec<u8> = (0..b).map(|i| (i % 10) as u8).collect();
@@ -256,8 +337,9 @@ pub fn main(args: Args) -> Result<()> {
         let (m, lo, hi) = summary(ms);
         let gflops = gflop / (m / 1e3);
         println!(
-            "{name:<22} median {m:7.1} ms  min {lo:7.1}  max {hi:7.1}  {gflop:6.2} GFLOP  {gflops:6.1} GFLOP/s  {:4.0} % of the {ceiling:.0} GFLOP/s sgemm ceiling",
-            100.0 * gflops / ceiling
+            "{name:<26} median {m:7.1} ms  min {lo:7.1}  max {hi:7.1}  {gflop:6.2} GFLOP  {gflops:6.1} GFLOP/s  {:4.0} % of gemm 0.15's {ceiling:.0}, {:4.0} % of gemm 0.19's {fast_ceiling:.0} GFLOP/s",
+            100.0 * gflops / ceiling,
+            100.0 * gflops / fast_ceiling
         );
         rows.push(Row {
             commit: CODE_VERSION.into(),
@@ -271,6 +353,8 @@ pub fn main(args: Args) -> Result<()> {
             gflops_at_median: gflops,
             sgemm_ceiling_gflops: ceiling,
             ratio_to_ceiling: gflops / ceiling,
+            fast_sgemm_ceiling_gflops: Some(fast_ceiling),
+            ratio_to_fast_ceiling: Some(gflops / fast_ceiling),
         });
     };
     let wanted = |m: Measurement| args.only.is_empty() || args.only.contains(&m);
@@ -371,8 +455,12 @@ pub fn summarize(rows: &[Row]) -> Vec<String> {
             let mut runs: Vec<&Row> = rows.iter().filter(|r| r.measurement == name).collect();
             runs.sort_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
             let mid = runs[(runs.len() - 1) / 2];
+            let fast = mid
+                .ratio_to_fast_ceiling
+                .map(|r| format!(" (gemm 0.19's: {:.0} %)", 100.0 * r))
+                .unwrap_or_default();
             format!(
-                "{name:<27} median of {} medians {:7.1} ms (from {:.1} to {:.1}), {:.0} % of that run's ceiling",
+                "{name:<27} median of {} medians {:7.1} ms (from {:.1} to {:.1}), {:.0} % of that run's ceiling{fast}",
                 runs.len(),
                 mid.median_ms,
                 runs[0].median_ms,
@@ -404,11 +492,12 @@ mod tests {
     /// LN, b = 100: 3 · 2 · 1,536,500 · 300 = 2.7657 GFLOP, less the skipped first-layer input
     /// gradient 2 · 784,000 · 200 = 0.3136: 2.4521 GFLOP. EBGAN-LN: D 3·2·1,536,500·500 = 4.6095
     /// less 2 · 784,000 · 300 = 0.4704; G Σ I·O = 100·800 + 3·800² + 800·784 = 2,627,200
-    /// → 3·2·2,627,200·100 = 1.5763; G-step ladder 3·2·1,536,500·200 = 1.8438; total 7.5592.
+    /// → 3·2·2,627,200·100 = 1.5763; G-step ladder without weight gradients
+    /// 2·2·1,536,500·200 = 1.2292; total 6.9446.
     #[test]
     fn flop_counts_match_hand_counts() {
         assert!((ln_step_gflop(100.0) - 2.4521).abs() < 1e-4);
-        assert!((ebgan_step_gflop(100.0) - 7.5592).abs() < 1e-4);
+        assert!((ebgan_step_gflop(100.0) - 6.9446).abs() < 1e-4);
     }
 
     /// A bench row of measurement `m` at `ms` ms (1 GFLOP, ceiling 100 GFLOP/s).
@@ -425,6 +514,8 @@ mod tests {
             gflops_at_median: 1e3 / ms,
             sgemm_ceiling_gflops: 100.0,
             ratio_to_ceiling: 10.0 / ms,
+            fast_sgemm_ceiling_gflops: None,
+            ratio_to_fast_ceiling: None,
         }
     }
 
