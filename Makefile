@@ -14,9 +14,9 @@
 
 PROFILE ?= paper
 BIN := target/release/ebgan
-# Runs at a time (JOBS) and matmul threads per run (THREADS, i.e. RAYON_NUM_THREADS). On this
-# 2-core machine two one-thread runs at once finish 1.49x the runs per hour of one two-thread
-# run (results/bench/runs_per_hour.csv), so that is the default; on a bigger machine set e.g.
+# Runs at a time (JOBS) and threads per run (THREADS, i.e. RAYON_NUM_THREADS). On this 2-core
+# machine two one-thread runs at once finish 1.21x the runs per hour of one two-thread run
+# (results/bench/runs_per_hour.csv, fc60714), so that is the default; on a bigger machine set e.g.
 # JOBS=8 THREADS=2. An empty THREADS leaves rayon's default (all cores).
 JOBS ?= 2
 THREADS ?= 1

@@ -1,4 +1,6 @@
-//! Fused CPU kernels of the corrupted pass (the hot path of every training step).
+//! Fused CPU kernels of the corrupted pass as dfdx ops (the training steps' hot path until the
+//! whole-pass kernels of [`crate::fast`] replaced the dfdx graph in training; kept as the
+//! dfdx-graph version of the pass, which `Ladder::corrupted` runs and the tests compare with).
 //!
 //! dfdx runs each elementwise op as its own single-threaded pass that allocates its output and
 //! reduces broadcast parameters with a generic strided iterator in its backward pass. These

@@ -9,6 +9,10 @@
 //! batch dimension is a runtime `usize`, so that the labeled, unlabeled and fake groups of a
 //! step are stacked into one matrix (one matmul per layer) while batch normalisation keeps
 //! per-group statistics ([`bn`]).
+//!
+//! Two implementations of the corrupted pass: [`Ladder::corrupted`] builds it from dfdx ops
+//! (autodiff; the reference), and [`fast`] writes it and its backward pass by hand (the
+//! training steps of [`train`]); `tests/fast_pass.rs` holds them equal.
 
 pub mod bn;
 pub mod combinator;
