@@ -5,7 +5,9 @@
 //! [`OwnedAdam`]; the flat layout against the model's named tensors; and the same numbers at
 //! one and two threads.
 
-use dfdx::nn::tensor_collection::{RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorMut};
+mod common;
+
+use common::gradient_values;
 use dfdx::prelude::*;
 use ladder::config::AdamSettings;
 use ladder::fast::{adam_update, flatten, FlatLadder, Layout, Wants, Workspace};
@@ -37,39 +39,6 @@ fn randomised(kind: CombinatorKind, seed: u64) -> Ladder {
         .gamma6
         .fill_with_distr(Normal::new(1.0f32, 0.3).unwrap());
     ladder
-}
-
-/// Every parameter gradient in visiting order.
-fn gradient_values(ladder: &Ladder, grads: &mut Gradients<f32, Cpu>) -> Vec<Vec<f32>> {
-    struct Collect<'a> {
-        grads: &'a mut Gradients<f32, Cpu>,
-        out: Vec<Vec<f32>>,
-    }
-    impl TensorVisitor<f32, Cpu> for Collect<'_> {
-        type Viewer = ViewTensorMut;
-        type Err = <Cpu as HasErr>::Err;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            _: TensorOptions<S, f32, Cpu>,
-            p: &mut Tensor<S, f32, Cpu>,
-        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            self.out.push(self.grads.get_or_alloc_mut(p)?.to_vec());
-            Ok(None)
-        }
-    }
-    let mut model = ladder.clone();
-    let mut visitor = Collect {
-        grads,
-        out: Vec::new(),
-    };
-    Ladder::iter_tensors(&mut RecursiveWalker {
-        m: &mut model,
-        f: &mut visitor,
-    })
-    .unwrap();
-    visitor.out
 }
 
 /// Largest difference relative to the reference's largest magnitude.
