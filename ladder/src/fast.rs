@@ -26,7 +26,7 @@ use crate::model::{Ladder, RowGroups};
 use crate::rng::LayerNoise;
 use crate::shapes::*;
 use dfdx::nn::tensor_collection::{
-    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
+    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorRef,
 };
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -94,14 +94,37 @@ impl Default for Layout {
     }
 }
 
-/// Visits every trainable tensor of a model in order, copying it into or out of a flat vector.
-struct FlatCopy<'a> {
-    flat: &'a mut Vec<f32>,
-    pos: usize,
-    into_model: bool,
+/// Visits every trainable tensor of a model in order, appending its values to `out`.
+struct Reader<'a> {
+    out: &'a mut Vec<f32>,
 }
 
-impl TensorVisitor<f32, Cpu> for FlatCopy<'_> {
+impl TensorVisitor<f32, Cpu> for Reader<'_> {
+    type Viewer = ViewTensorRef;
+    type Err = <Cpu as HasErr>::Err;
+    type E2 = f32;
+    type D2 = Cpu;
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, f32, Cpu>,
+        p: &Tensor<S, f32, Cpu>,
+    ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+        if opts.do_gradient_update {
+            let start = self.out.len();
+            self.out.resize(start + p.shape().num_elements(), 0.0);
+            p.copy_into(&mut self.out[start..]);
+        }
+        Ok(None)
+    }
+}
+
+/// Visits every trainable tensor of a model in order, overwriting it from `src[pos..]`.
+struct Writer<'a> {
+    src: &'a [f32],
+    pos: usize,
+}
+
+impl TensorVisitor<f32, Cpu> for Writer<'_> {
     type Viewer = ViewTensorMut;
     type Err = <Cpu as HasErr>::Err;
     type E2 = f32;
@@ -113,45 +136,44 @@ impl TensorVisitor<f32, Cpu> for FlatCopy<'_> {
     ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
         if opts.do_gradient_update {
             let n = p.shape().num_elements();
-            if self.into_model {
-                p.copy_from(&self.flat[self.pos..self.pos + n]);
-            } else {
-                self.flat.resize(self.pos + n, 0.0);
-                p.copy_into(&mut self.flat[self.pos..self.pos + n]);
-            }
+            p.copy_from(&self.src[self.pos..self.pos + n]);
             self.pos += n;
         }
         Ok(None)
     }
 }
 
-/// Copies every trainable tensor of `model` into one vector, in visiting order.
-pub fn flatten<M: TensorCollection<f32, Cpu>>(model: &mut M) -> Vec<f32> {
+/// Copies every trainable tensor of `model` into `out` (cleared first), in visiting order.
+pub fn flatten_into<M: TensorCollection<f32, Cpu>>(model: &M, out: &mut Vec<f32>) {
+    out.clear();
+    M::iter_tensors(&mut RecursiveWalker {
+        m: model,
+        f: &mut Reader { out },
+    })
+    .expect("CPU copies cannot fail");
+}
+
+/// Every trainable tensor of `model` as one vector, in visiting order.
+pub fn flatten<M: TensorCollection<f32, Cpu>>(model: &M) -> Vec<f32> {
     let mut flat = Vec::new();
-    copy_flat(model, &mut flat, false);
+    flatten_into(model, &mut flat);
     flat
 }
 
 /// Writes `flat` (as [`flatten`] made it) back into `model`'s tensors.
+///
+/// # Panics
+/// When `flat` does not have exactly the model's number of trainable values.
 pub fn unflatten<M: TensorCollection<f32, Cpu>>(model: &mut M, flat: &[f32]) {
-    let mut v = flat.to_vec();
-    copy_flat(model, &mut v, true);
-}
-
-fn copy_flat<M: TensorCollection<f32, Cpu>>(model: &mut M, flat: &mut Vec<f32>, into_model: bool) {
-    let mut visitor = FlatCopy {
-        flat,
-        pos: 0,
-        into_model,
-    };
+    let mut writer = Writer { src: flat, pos: 0 };
     M::iter_tensors(&mut RecursiveWalker {
         m: model,
-        f: &mut visitor,
+        f: &mut writer,
     })
     .expect("CPU copies cannot fail");
     assert_eq!(
-        visitor.pos,
-        visitor.flat.len(),
+        writer.pos,
+        flat.len(),
         "flat vector and model disagree in size"
     );
 }
@@ -165,14 +187,14 @@ pub struct FlatLadder {
 
 impl FlatLadder {
     pub fn from_ladder(ladder: &Ladder) -> Self {
-        let values = flatten(&mut ladder.clone());
+        let values = flatten(ladder);
         let layout = Layout::new();
         assert_eq!(values.len(), layout.len, "ladder layout out of date");
         Self { layout, values }
     }
-    /// Copies into an existing flat vector (no allocation).
-    pub fn load(&mut self, ladder: &mut Ladder) {
-        copy_flat(ladder, &mut self.values, false);
+    /// Copies the dfdx model's values in (no allocation: the vector keeps its capacity).
+    pub fn load(&mut self, ladder: &Ladder) {
+        flatten_into(ladder, &mut self.values);
     }
     /// Writes the values into the dfdx model.
     pub fn store(&self, ladder: &mut Ladder) {
@@ -452,7 +474,7 @@ impl Workspace {
         }
         self.enc_bounds = bounds(&enc);
         self.dec_bounds = bounds(&dsegs);
-        let (eps, l0) = (cfg.bn_eps, params.layout.clone());
+        let (eps, l0) = (cfg.bn_eps, &params.layout);
         layers(&mut self.zt);
         layers(&mut self.y);
         layers(&mut self.inv);
@@ -641,7 +663,7 @@ impl Workspace {
         let (rows, lab) = (self.rows, self.labeled);
         let dec = rows - lab;
         assert_eq!(energy_weights.len(), dec);
-        let l0 = params.layout.clone();
+        let l0 = &params.layout;
         if wants.param_grads {
             sized(&mut self.grad, l0.len);
         }
@@ -671,9 +693,9 @@ impl Workspace {
             let a: Vec<&[f32]> = l0.comb[l].iter().map(|r| params.get(r)).collect();
             let gsl = Shared::new(&mut self.g_u);
             let lat = Shared::new(&mut self.lateral[l]);
-            let nblocks = n.div_ceil(UNITS_PER_TASK);
-            let mut sums = vec![0f32; 10 * n];
-            let sums_s = Shared::new(&mut sums);
+            // The parameter sums go straight into their slots of `grad` (when wanted).
+            let grads = wants.param_grads.then(|| Shared::new(&mut self.grad));
+            let comb = &l0.comb[l];
             let (g, zt, u, s1, s2) = (
                 &self.g_dec,
                 &self.zt[l],
@@ -682,12 +704,12 @@ impl Workspace {
                 &self.s2[l],
             );
             let (db, dinv) = (&self.dec_bounds, &self.dinv[l]);
-            (0..nblocks).into_par_iter().for_each(|b| {
+            for_unit_blocks(n, |units| {
                 let mut gu_copy = vec![0f32; dec];
-                for c in b * UNITS_PER_TASK..((b + 1) * UNITS_PER_TASK).min(n) {
+                for c in units {
                     let k: [f32; 10] = std::array::from_fn(|i| a[i][c]);
                     let cs = c * dec..(c + 1) * dec;
-                    // SAFETY: unit c's rows and sums belong to this task alone.
+                    // SAFETY: unit c's rows and parameter entries belong to this task alone.
                     let (gu, gz) = unsafe { (gsl.slice(c * dec, dec), lat.slice(c * dec, dec)) };
                     let mut ga = [0f32; 10];
                     combine_unit_backward(
@@ -702,8 +724,10 @@ impl Workspace {
                         gu,
                         &mut ga,
                     );
-                    for (i, v) in ga.iter().enumerate() {
-                        unsafe { sums_s.slice(i * n + c, 1)[0] = *v };
+                    if let Some(grads) = &grads {
+                        for (slot, v) in comb.iter().zip(ga) {
+                            unsafe { grads.slice(slot.start + c, 1)[0] = v };
+                        }
                     }
                     // BN backward of u⁽ˡ⁾ in place: ∂L/∂(V ẑ) per decoder segment.
                     gu_copy.copy_from_slice(gu);
@@ -717,11 +741,6 @@ impl Workspace {
                     }
                 }
             });
-            if wants.param_grads {
-                for k in 0..10 {
-                    self.grad[l0.comb[l][k].clone()].copy_from_slice(&sums[k * n..(k + 1) * n]);
-                }
-            }
             if l < LAYERS {
                 // u⁽ˡ⁾ = BN(V⁽ˡ⁺¹⁾ ẑ⁽ˡ⁺¹⁾): ∂L/∂V⁽ˡ⁺¹⁾ and ∂L/∂ẑ⁽ˡ⁺¹⁾.
                 let n_up = WIDTHS[l + 1];
@@ -736,8 +755,8 @@ impl Workspace {
         }
         // self.g_u now holds ∂L/∂p̃ of the decoded rows (10 × dec).
         // Softmax and CE: ∂L/∂logits; then γ, β⁽⁶⁾ and ∂L/∂z̃⁽⁶⁾.
-        let gamma = params.get(&l0.gamma6).to_vec();
-        let beta6 = params.get(&l0.enc_beta[LAYERS - 1]).to_vec();
+        let gamma = params.get(&l0.gamma6);
+        let beta6 = params.get(&l0.enc_beta[LAYERS - 1]);
         let g_enc = sized(&mut self.g_enc, CLASSES * rows);
         let (p, zt6, gp) = (&self.p, &self.zt[LAYERS], &self.g_u);
         let mut g_gamma = [0f32; CLASSES];
@@ -773,10 +792,11 @@ impl Workspace {
             let (ni, no) = (WIDTHS[l - 1], WIDTHS[l]);
             sized(&mut self.g_pre, no * rows);
             let relu = l < LAYERS;
-            let mut gbeta = vec![0f32; no];
             {
                 let gpre = Shared::new(&mut self.g_pre);
-                let gb = Shared::new(&mut gbeta);
+                // ∂L/∂β⁽ˡ⁾ goes straight into `grad` (layer 6's β was done with γ above).
+                let gbeta = (relu && wants.param_grads).then(|| Shared::new(&mut self.grad));
+                let beta_start = l0.enc_beta[l - 1].start;
                 let (ge, h, y, lat) = (&self.g_enc, &self.h[l], &self.y[l], &self.lateral[l]);
                 let (eb, inv) = (&self.enc_bounds, &self.inv[l]);
                 for_unit_blocks(no, |units| {
@@ -798,8 +818,8 @@ impl Workspace {
                             gz[r] += lat[c * dec + r - lab];
                         }
                         // SAFETY: unit c belongs to this task alone.
-                        unsafe {
-                            gb.slice(c, 1)[0] = sb;
+                        if let Some(gb) = &gbeta {
+                            unsafe { gb.slice(beta_start + c, 1)[0] = sb };
                         }
                         let out = unsafe { gpre.slice(c * rows, rows) };
                         for (s, seg) in eb.iter().enumerate() {
@@ -814,9 +834,6 @@ impl Workspace {
                 });
             }
             if wants.param_grads {
-                if relu {
-                    self.grad[l0.enc_beta[l - 1].clone()].copy_from_slice(&gbeta);
-                }
                 let input: &[f32] = if l == 1 { &self.zt[0] } else { &self.h[l - 1] };
                 weight_grad_mm(
                     no,

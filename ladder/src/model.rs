@@ -223,12 +223,12 @@ pub struct Pass {
 }
 
 impl Pass {
-    /// The fused pass of the LN step and the D step (no input gradient).
+    /// The per-op fused dfdx pass without the first layer's input gradient (as the D step).
     pub const TRAIN_D: Pass = Pass {
         kernels: Kernels::Fused,
         input_grad: false,
     };
-    /// The fused pass of the G step (with the input gradient).
+    /// The per-op fused dfdx pass with the input gradient (as the G step).
     pub const TRAIN_G: Pass = Pass {
         kernels: Kernels::Fused,
         input_grad: true,

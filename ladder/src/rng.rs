@@ -114,25 +114,6 @@ impl LayerNoise {
         }
         out
     }
-
-    /// The noise of rows `start..start + len` only (a sub-batch, same values).
-    pub fn rows_range(&self, start: usize, len: usize) -> Self {
-        let layers = self
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(l, src)| {
-                (0..WIDTHS[l])
-                    .flat_map(|c| {
-                        src[c * self.rows + start..c * self.rows + start + len]
-                            .iter()
-                            .copied()
-                    })
-                    .collect()
-            })
-            .collect();
-        Self { rows: len, layers }
-    }
 }
 
 #[cfg(test)]

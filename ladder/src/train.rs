@@ -89,7 +89,6 @@ struct FlatTraining {
     noise: LayerNoise,
     x: Vec<f32>,
     targets: Vec<f32>,
-    labels: Vec<u8>,
     weights: Vec<f32>,
 }
 
@@ -108,13 +107,12 @@ impl FlatTraining {
             noise: LayerNoise::default(),
             x: Vec::new(),
             targets: Vec::new(),
-            labels: Vec::new(),
             weights: Vec::new(),
         }
     }
 
     /// Makes the flat copy current before a step.
-    fn sync_in(&mut self, ladder: &mut Ladder) {
+    fn sync_in(&mut self, ladder: &Ladder) {
         if self.current == Current::Model {
             self.flat.load(ladder);
             self.current = Current::Both;
@@ -233,12 +231,10 @@ impl FlatTraining {
                     .map(|&e| if m - e > 0.0 { -1.0 / f } else { 0.0 }),
             );
         }
-        self.labels.clear();
-        self.labels.extend_from_slice(batch.labeled_y);
         self.ws.backward(
             &self.flat,
             cfg,
-            &self.labels,
+            batch.labeled_y,
             1.0,
             &self.weights,
             Wants {
@@ -372,7 +368,7 @@ impl LnTrainer {
             self.protocol.decay_start,
             self.protocol.steps,
         );
-        self.d.sync_in(&mut self.ladder);
+        self.d.sync_in(&self.ladder);
         self.d
             .d_step(&self.cfg, batch, None, (self.seed, Purpose::NoiseD, t), lr)
     }
@@ -434,7 +430,7 @@ impl EbganLnTrainer {
             self.generator.forward_mut(z.trace(grads))
         });
         // D step.
-        self.d.sync_in(&mut self.ladder);
+        self.d.sync_in(&self.ladder);
         let fake_values = fakes.as_ref().map(|f| f.as_vec());
         let mut stats = self.d.d_step(
             &self.cfg,
