@@ -33,7 +33,16 @@ SEEDS ?= $(SEEDS_$(PROFILE))
 # Ordered by labels, then seed, then model, so that finished pairs arrive early.
 RUNS := $(foreach l,$(LABELS),$(foreach s,$(SEEDS),$(foreach m,$(MODELS),results/runs/$(PROFILE)/$(m)/labels$(l)/seed$(s)/final.csv)))
 
-.PHONY: table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
+# `make runs-per-hour`: the same four runs of RPH_PROFILE (default quick; LN and EBGAN-LN, 100
+# labels, seeds 1 and 2)
+# through a two-slot one-thread queue and a one-slot two-thread queue, into $(RPH_DIR); prints
+# one CSV row per arrangement in the columns of results/bench/runs_per_hour.csv (run_seconds
+# from each run's final.csv). Needs an otherwise idle machine.
+RPH_DIR ?= scratch/runs-per-hour
+RPH_RUNS := ln:1 ebgan-ln:1 ln:2 ebgan-ln:2
+RPH_PROFILE ?= quick
+
+.PHONY: runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
 
 # A prebuilt binary (BIN=...) is used as it is, e.g. on a cluster or for a long background table.
 build:
@@ -62,6 +71,24 @@ test:
 
 bench: build
 	$(BIN) bench
+
+runs-per-hour: build
+	@set -e; for arr in 2:1 1:2; do \
+	  jobs=$${arr%:*}; threads=$${arr#*:}; out=$(RPH_DIR)/j$${jobs}t$${threads}; rm -rf $$out; \
+	  start=$$(date +%s.%N); \
+	  printf '%s\n' $(RPH_RUNS) | tr ':' ' ' | xargs -P $$jobs -L 1 sh -c \
+	    "RAYON_NUM_THREADS=$$threads $(BIN) run --quiet --profile $(RPH_PROFILE) --labels 100 --model \$$0 --seed \$$1 --results $$out >&2" \
+	    || { echo "runs-per-hour: a run failed" >&2; exit 1; }; \
+	  wall=$$(awk "BEGIN { print $$(date +%s.%N) - $$start }"); \
+	  secs=""; code=""; \
+	  for r in $(RPH_RUNS); do \
+	    f=$$out/runs/$(RPH_PROFILE)/$${r%:*}/labels100/seed$${r#*:}/final.csv; \
+	    test -f $$f || { echo "runs-per-hour: $$f is missing" >&2; exit 1; }; \
+	    secs="$$secs$${secs:+;}$$(tail -1 $$f | cut -d, -f7 | xargs printf '%.0f')"; code=$$(tail -1 $$f | cut -d, -f9); \
+	  done; \
+	  printf 'j%s_threads%s,1,4,%.1f,%.1f,%s,$(RPH_PROFILE),ln;ebgan-ln;ln;ebgan-ln,100,1;1;2;2,%s\n' \
+	    $$jobs $$threads $$wall $$(awk "BEGIN { print 4 * 3600 / $$wall }") "$$secs" $$code; \
+	done
 
 MNIST_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
 data:
