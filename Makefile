@@ -41,6 +41,8 @@ RUNS := $(foreach l,$(LABELS),$(foreach s,$(SEEDS),$(foreach m,$(MODELS),results
 RPH_DIR ?= scratch/runs-per-hour
 RPH_RUNS := ln:1 ebgan-ln:1 ln:2 ebgan-ln:2
 RPH_PROFILE ?= quick
+# Repetition number written into the rows.
+RPH_REP ?= 1
 
 .PHONY: runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
 
@@ -86,7 +88,7 @@ runs-per-hour: build
 	    test -f $$f || { echo "runs-per-hour: $$f is missing" >&2; exit 1; }; \
 	    secs="$$secs$${secs:+;}$$(tail -1 $$f | cut -d, -f7 | xargs printf '%.0f')"; code=$$(tail -1 $$f | cut -d, -f9); \
 	  done; \
-	  printf 'j%s_threads%s,1,4,%.1f,%.1f,%s,$(RPH_PROFILE),ln;ebgan-ln;ln;ebgan-ln,100,1;1;2;2,%s\n' \
+	  printf 'j%s_threads%s,$(RPH_REP),4,%.1f,%.1f,%s,$(RPH_PROFILE),ln;ebgan-ln;ln;ebgan-ln,100,1;1;2;2,%s\n' \
 	    $$jobs $$threads $$wall $$(awk "BEGIN { print 4 * 3600 / $$wall }") "$$secs" $$code; \
 	done
 

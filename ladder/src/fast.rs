@@ -238,8 +238,8 @@ pub fn adam_update(
 }
 
 /// C (m×n) = [C +] A·B with A (m×k) and B (k×n) given by their row and column strides,
-/// C row-major; through the `gemm` crate (0.19, a newer release than dfdx's 0.15: measured
-/// 1.2–1.3× faster at this crate's shapes), threaded by rayon as in dfdx.
+/// C row-major; through the `gemm` crate (0.19, a newer release than dfdx's 0.15: the LN step
+/// 32.2 → 22.9 ms with it, README "Performance"), threaded by rayon as in dfdx.
 ///
 /// # Panics
 /// When a stride reaches outside its slice.
