@@ -23,7 +23,7 @@ THREADS ?= 1
 MNIST_DIR ?= $(firstword $(wildcard data/mnist) $(wildcard ../shared/data/mnist) data/mnist)
 export MNIST_DIR
 
-MODELS := ln ebgan-ln
+MODELS := ln ln-matched ebgan-ln
 LABELS := 100 200 1000
 SEEDS_paper := 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15
 SEEDS_quick := $(SEEDS_paper)
@@ -44,7 +44,35 @@ RPH_PROFILE ?= quick
 # Repetition number written into the rows.
 RPH_REP ?= 1
 
-.PHONY: runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
+# `make tuning`: validation runs (last 10,000 training images held out, test set unread) over
+# a grid of step and learning-rate scales of TUNE_PROFILE, into results/tuning/<profile>/, then
+# their summary results/tuning/<profile>.{csv,md,png}. Step scales are written with 6 decimals
+# (the folder tag's format).
+TUNE_PROFILE ?= quick
+TUNE_STEPS ?= 0.033333 0.016667
+TUNE_LRS ?= 1 3 10
+TUNE_MODELS ?= ln ebgan-ln
+TUNE_LABELS ?= 100
+TUNE_SEEDS ?= 1 2
+TUNE_RUNS := $(foreach s,$(TUNE_SEEDS),$(foreach st,$(TUNE_STEPS),$(foreach lr,$(TUNE_LRS),$(foreach m,$(TUNE_MODELS),$(foreach l,$(TUNE_LABELS),results/tuning/$(TUNE_PROFILE)/steps$(st)_lr$(lr)_validation/$(m)/labels$(l)/seed$(s)/final.csv)))))
+
+tuning: build
+	-@$(MAKE) --no-print-directory -k -j$(JOBS) tuning-runs TUNE_PROFILE=$(TUNE_PROFILE) TUNE_STEPS="$(TUNE_STEPS)" TUNE_LRS="$(TUNE_LRS)" TUNE_MODELS="$(TUNE_MODELS)" TUNE_LABELS="$(TUNE_LABELS)" TUNE_SEEDS="$(TUNE_SEEDS)"
+	$(BIN) tuning --profile $(TUNE_PROFILE)
+
+tuning-runs: $(TUNE_RUNS)
+
+# results/tuning/<profile>/steps<s>_lr<r>_validation/<model>/labels<n>/seed<k>/final.csv
+results/tuning/%/final.csv: | build
+	$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) run --quiet --split validation \
+	  --profile $(word 1,$(subst /, ,$*)) \
+	  --step-scale $(patsubst steps%,%,$(word 1,$(subst _, ,$(word 2,$(subst /, ,$*))))) \
+	  --lr-scale $(patsubst lr%,%,$(word 2,$(subst _, ,$(word 2,$(subst /, ,$*))))) \
+	  --model $(word 3,$(subst /, ,$*)) \
+	  --labels $(patsubst labels%,%,$(word 4,$(subst /, ,$*))) \
+	  --seed $(patsubst seed%,%,$(word 5,$(subst /, ,$*)))
+
+.PHONY: tuning tuning-runs runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
 
 # A prebuilt binary (BIN=...) is used as it is, e.g. on a cluster or for a long background table.
 build:

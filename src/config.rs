@@ -8,31 +8,87 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The two models of Table 2.
+/// The models of Table 2: the paper's two and the budget-matched control.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Model {
-    /// The ladder trained alone.
+    /// The ladder trained alone (the paper's LN protocol, `configs/ln.toml`).
     Ln,
+    /// The ladder trained alone with EBGAN-LN's discriminator schedule (its learning rate,
+    /// decay and step count, `configs/ebgan-ln.toml`), no generator: the same optimisation
+    /// budget as EBGAN-LN's discriminator, so that EBGAN-LN − LN-matched measures the generator.
+    LnMatched,
     /// The ladder as the discriminator of an energy-based GAN.
     EbganLn,
 }
 
 impl Model {
-    pub const ALL: [Model; 2] = [Model::Ln, Model::EbganLn];
+    pub const ALL: [Model; 3] = [Model::Ln, Model::LnMatched, Model::EbganLn];
     /// Name used in folders, files and CSV columns.
     pub fn name(self) -> &'static str {
         match self {
             Model::Ln => "ln",
+            Model::LnMatched => "ln-matched",
             Model::EbganLn => "ebgan-ln",
         }
     }
     pub fn label(self) -> &'static str {
         match self {
             Model::Ln => "LN",
+            Model::LnMatched => "LN-matched",
             Model::EbganLn => "EBGAN-LN",
+        }
+    }
+}
+
+/// Which images a run is scored on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvalSplit {
+    /// Train on the 60,000 training images, report the error on the 10,000 test images.
+    #[default]
+    Test,
+    /// Tuning: the last 10,000 training images are held out of the labeled and the unlabeled
+    /// pools (and of the test-time BN statistics) and the error is measured on them; the test
+    /// set is not read.
+    Validation,
+}
+
+/// Training images kept for training under [`EvalSplit::Validation`] (the rest are scored).
+pub const VALIDATION_TRAIN: usize = 50_000;
+
+/// The optimisation budget of one optimiser of a run, recorded in `config.toml` so that a
+/// reader sees which comparison of a table is budget-matched.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// `ladder` (LN, LN-matched, EBGAN-LN's discriminator) or `generator`.
+    pub optimiser: String,
+    /// Peak (initial) learning rate.
+    pub lr: f64,
+    /// Steps this optimiser takes.
+    pub steps: u64,
+    /// lr × steps.
+    pub lr_x_steps: f64,
+    /// Σₜ lrₜ over the steps taken: the area under the schedule, decays included.
+    pub lr_sum: f64,
+}
+
+impl Budget {
+    /// The budget of `steps` steps at `lr`, constant until `decay_start` and then linear to 0
+    /// at `end` (see [`ladder::schedule::linear_decay_lr`]).
+    pub fn of(optimiser: &str, lr: f32, steps: u64, decay_start: u64, end: u64) -> Self {
+        let lr_sum = (0..steps)
+            .map(|t| ladder::schedule::linear_decay_lr(lr, t, decay_start, end) as f64)
+            .sum();
+        Self {
+            optimiser: optimiser.into(),
+            lr: lr as f64,
+            steps,
+            lr_x_steps: lr as f64 * steps as f64,
+            lr_sum,
         }
     }
 }
@@ -41,7 +97,10 @@ impl Model {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    /// Multiplies every step count and schedule boundary of the paper's protocols.
     pub step_scale: f64,
+    /// Multiplies every learning rate (LN's, D's and G's) of the paper's protocols.
+    pub lr_scale: f64,
     pub curve_every: u64,
     pub eval_every: u64,
     pub labels: Vec<usize>,
@@ -65,14 +124,27 @@ pub struct RunConfig {
     pub seed: u64,
     pub profile: String,
     pub step_scale: f64,
+    /// 1 in configs written before learning rates were scaled.
+    #[serde(default = "one")]
+    pub lr_scale: f64,
+    #[serde(default)]
+    pub split: EvalSplit,
     pub curve_every: u64,
     pub eval_every: u64,
     pub ladder: LadderConfig,
-    /// The protocol actually run (already scaled by `step_scale`).
+    /// The protocol actually run (already scaled by `step_scale` and `lr_scale`); LN-matched
+    /// runs this one too.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ln: Option<LnProtocol>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ebgan_ln: Option<EbganProtocol>,
+    /// Derived from the protocol (written for readers; recomputed, never trusted, on reading).
+    #[serde(default)]
+    pub budget: Vec<Budget>,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl RunConfig {
@@ -82,6 +154,45 @@ impl RunConfig {
             (_, Some(p)) => p.d_steps,
             _ => 0,
         }
+    }
+
+    /// The lr × steps budget of every optimiser of the protocol.
+    pub fn budgets(&self) -> Vec<Budget> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.ln {
+            out.push(Budget::of(
+                "ladder",
+                p.adam.lr,
+                p.steps,
+                p.decay_start,
+                p.steps,
+            ));
+        }
+        if let Some(p) = &self.ebgan_ln {
+            out.push(Budget::of(
+                "ladder",
+                p.adam_d.lr,
+                p.d_steps,
+                p.d_decay_start,
+                p.d_steps,
+            ));
+            // G's learning rate is constant (appendix D).
+            out.push(Budget::of(
+                "generator",
+                p.adam_g.lr,
+                p.g_steps,
+                p.g_steps,
+                p.g_steps,
+            ));
+        }
+        out
+    }
+
+    /// Parses a saved `config.toml`, with its budget recomputed from its protocol.
+    pub fn parse_saved(text: &str) -> Option<Self> {
+        let mut c: Self = toml::from_str(text).ok()?;
+        c.budget = c.budgets();
+        Some(c)
     }
 }
 
@@ -124,6 +235,20 @@ pub fn load_profile(configs: &Path, name: &str) -> Result<Profile> {
         .with_context(|| format!("unknown profile '{name}'; configs/profiles.toml has {known:?}"))
 }
 
+/// Changes to a profile for one run (tuning): each replaces the profile's value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub step_scale: Option<f64>,
+    pub lr_scale: Option<f64>,
+    pub split: Option<EvalSplit>,
+}
+
+impl Overrides {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Resolves the config of one run from the files under `configs`.
 pub fn resolve(
     configs: &Path,
@@ -132,21 +257,56 @@ pub fn resolve(
     labels: usize,
     seed: u64,
 ) -> Result<RunConfig> {
-    let profile = load_profile(configs, profile_name)?;
-    if profile.step_scale.is_nan() || profile.step_scale <= 0.0 {
-        bail!("profile '{profile_name}': step_scale must be positive");
+    resolve_with(
+        configs,
+        profile_name,
+        model,
+        labels,
+        seed,
+        &Overrides::default(),
+    )
+}
+
+/// [`resolve`] with a profile's values replaced by `over` (tuning runs).
+pub fn resolve_with(
+    configs: &Path,
+    profile_name: &str,
+    model: Model,
+    labels: usize,
+    seed: u64,
+    over: &Overrides,
+) -> Result<RunConfig> {
+    let mut profile = load_profile(configs, profile_name)?;
+    profile.step_scale = over.step_scale.unwrap_or(profile.step_scale);
+    profile.lr_scale = over.lr_scale.unwrap_or(profile.lr_scale);
+    for (key, v) in [
+        ("step_scale", profile.step_scale),
+        ("lr_scale", profile.lr_scale),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            bail!("profile '{profile_name}': {key} must be a positive number, not {v}");
+        }
     }
     if profile.curve_every == 0 || profile.eval_every == 0 {
         bail!("profile '{profile_name}': curve_every and eval_every must be positive");
     }
+    let (s, r) = (profile.step_scale, profile.lr_scale);
+    let ebgan = || -> Result<(LadderConfig, EbganProtocol)> {
+        let f: ModelFile<EbganProtocol> = read_toml(&configs.join("ebgan-ln.toml"))?;
+        Ok((f.ladder, f.protocol.scaled(s).lr_scaled(r)))
+    };
     let (ladder, ln, ebgan_ln) = match model {
         Model::Ln => {
             let f: ModelFile<LnProtocol> = read_toml(&configs.join("ln.toml"))?;
-            (f.ladder, Some(f.protocol.scaled(profile.step_scale)), None)
+            (f.ladder, Some(f.protocol.scaled(s).lr_scaled(r)), None)
+        }
+        Model::LnMatched => {
+            let (ladder, p) = ebgan()?;
+            (ladder, Some(LnProtocol::matched_to(&p)), None)
         }
         Model::EbganLn => {
-            let f: ModelFile<EbganProtocol> = read_toml(&configs.join("ebgan-ln.toml"))?;
-            (f.ladder, None, Some(f.protocol.scaled(profile.step_scale)))
+            let (ladder, p) = ebgan()?;
+            (ladder, None, Some(p))
         }
     };
     if labels == 0 || !labels.is_multiple_of(10) {
@@ -158,16 +318,25 @@ pub fn resolve(
             ladder.batch_size
         );
     }
-    Ok(RunConfig {
+    let split = over.split.unwrap_or_default();
+    if split == EvalSplit::Validation && labels > VALIDATION_TRAIN {
+        bail!("--labels {labels}: the validation split trains on {VALIDATION_TRAIN} images only");
+    }
+    let mut cfg = RunConfig {
         model,
         labels,
         seed,
         profile: profile_name.to_string(),
         step_scale: profile.step_scale,
+        lr_scale: profile.lr_scale,
+        split,
         curve_every: profile.curve_every,
         eval_every: profile.eval_every,
         ladder,
         ln,
         ebgan_ln,
-    })
+        budget: Vec::new(),
+    };
+    cfg.budget = cfg.budgets();
+    Ok(cfg)
 }

@@ -55,6 +55,13 @@ impl Split {
     pub fn image(&self, i: usize) -> &[f32] {
         &self.images[i * PIXELS..(i + 1) * PIXELS]
     }
+    /// A copy of images `range`.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Split {
+        Split {
+            images: self.images[range.start * PIXELS..range.end * PIXELS].to_vec(),
+            labels: self.labels[range].to_vec(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

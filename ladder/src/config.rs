@@ -151,12 +151,30 @@ impl Default for EbganProtocol {
 }
 
 impl LnProtocol {
-    /// The same protocol with every step count and schedule boundary multiplied by `factor`.
+    /// The same protocol with every step count and schedule boundary multiplied by `factor`
+    /// (each boundary stays at the same fraction of the run, up to rounding to whole steps).
     pub fn scaled(&self, factor: f64) -> Self {
         Self {
             steps: scale(self.steps, factor),
             decay_start: scale(self.decay_start, factor),
             ..self.clone()
+        }
+    }
+
+    /// The same protocol with its learning rate multiplied by `factor`.
+    pub fn lr_scaled(&self, factor: f64) -> Self {
+        let mut p = self.clone();
+        p.adam.lr = (p.adam.lr as f64 * factor) as f32;
+        p
+    }
+
+    /// LN trained with EBGAN-LN's discriminator schedule and no generator (the budget-matched
+    /// control `ln-matched`): `d_steps` steps, D's Adam, its decay from `d_decay_start`.
+    pub fn matched_to(p: &EbganProtocol) -> Self {
+        Self {
+            steps: p.d_steps,
+            decay_start: p.d_decay_start,
+            adam: p.adam_d,
         }
     }
 }
@@ -171,6 +189,14 @@ impl EbganProtocol {
             d_decay_start: scale(self.d_decay_start, factor),
             ..self.clone()
         }
+    }
+
+    /// The same protocol with both learning rates (D's and G's) multiplied by `factor`.
+    pub fn lr_scaled(&self, factor: f64) -> Self {
+        let mut p = self.clone();
+        p.adam_d.lr = (p.adam_d.lr as f64 * factor) as f32;
+        p.adam_g.lr = (p.adam_g.lr as f64 * factor) as f32;
+        p
     }
 }
 

@@ -1,7 +1,7 @@
 //! `ebgan plot`: rebuilds every figure from CSV files alone (no training), so committed or
 //! downloaded results can be re-plotted. Figures sit next to the tables:
-//! - `table2_<P>.png`: grouped bars LN vs EBGAN-LN per label count, ± sample std, with the
-//!   paper's values as markers;
+//! - `table2_<P>.png`: grouped bars LN, LN-matched and EBGAN-LN per label count, ± sample
+//!   std, with the paper's values as markers;
 //! - `table2_<P>_curves.png`: test error against step, mean over seeds with a min–max band;
 //! - `table2_<P>_energies.png`: EBGAN-LN real energy, fake energy and margin against step;
 //! - `table2_<P>_samples.png`: a 10×10 grid of EBGAN-LN generator samples (the paper's Fig. 10).
@@ -17,10 +17,12 @@ use std::path::Path;
 
 const LN_COLOR: RGBColor = RGBColor(31, 119, 180);
 const EB_COLOR: RGBColor = RGBColor(214, 39, 40);
+const MATCHED_COLOR: RGBColor = RGBColor(255, 127, 14);
 
 fn color(m: Model) -> RGBColor {
     match m {
         Model::Ln => LN_COLOR,
+        Model::LnMatched => MATCHED_COLOR,
         Model::EbganLn => EB_COLOR,
     }
 }
@@ -67,7 +69,7 @@ pub fn table2_figure(rows: &[TableRow], path: &Path, profile: &str) -> Result<()
         * 1.15;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("Table 2 ({profile}): test error, LN vs EBGAN-LN"),
+            format!("Table 2 ({profile}): test error, LN, LN-matched, EBGAN-LN"),
             ("sans-serif", 22),
         )
         .margin(12)
@@ -91,8 +93,9 @@ pub fn table2_figure(rows: &[TableRow], path: &Path, profile: &str) -> Result<()
         .y_desc("test error (%)")
         .draw()
         .map_err(plot_err)?;
+    let width = 0.8 / Model::ALL.len() as f64;
     for (k, model) in Model::ALL.iter().enumerate() {
-        let dx = if k == 0 { -0.2 } else { 0.2 };
+        let dx = (k as f64 - (Model::ALL.len() as f64 - 1.0) / 2.0) * width;
         let c = color(*model);
         let bars: Vec<(f64, f64, f64)> = labels
             .iter()
@@ -111,7 +114,10 @@ pub fn table2_figure(rows: &[TableRow], path: &Path, profile: &str) -> Result<()
             .collect();
         chart
             .draw_series(bars.iter().map(|&(x, m, _)| {
-                Rectangle::new([(x - 0.17, 0.0), (x + 0.17, m)], c.mix(0.75).filled())
+                Rectangle::new(
+                    [(x - 0.42 * width, 0.0), (x + 0.42 * width, m)],
+                    c.mix(0.75).filled(),
+                )
             }))
             .map_err(plot_err)?
             .label(format!("{} (ours)", model.label()))
@@ -121,8 +127,13 @@ pub fn table2_figure(rows: &[TableRow], path: &Path, profile: &str) -> Result<()
                 PathElement::new(vec![(x, m - s), (x, m + s)], BLACK.stroke_width(2))
             }))
             .map_err(plot_err)?;
-        // The paper's value for the same model: LN as reproduced in the EBGAN paper, and EBGAN-LN.
-        let paper = &PAPER_ROWS[if k == 0 { 2 } else { 3 }].1;
+        // The paper's value for the same model: LN as reproduced in the EBGAN paper, and EBGAN-LN
+        // (the paper has no budget-matched control).
+        let paper = match model {
+            Model::Ln => &PAPER_ROWS[2].1,
+            Model::EbganLn => &PAPER_ROWS[3].1,
+            Model::LnMatched => continue,
+        };
         let marks: Vec<(f64, f64)> = labels
             .iter()
             .enumerate()

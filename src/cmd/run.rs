@@ -3,7 +3,7 @@
 //! `curve.csv` (rewritten atomically at every evaluation), `final.csv` (written last), and for
 //! EBGAN-LN `samples.csv` (100 generator samples, pixels as bytes).
 
-use crate::config::{Model, RunConfig};
+use crate::config::{EvalSplit, Model, Overrides, RunConfig, VALIDATION_TRAIN};
 use crate::data::{labeled_subset, Mnist, PIXELS};
 use crate::io::{write_atomic, write_csv};
 use anyhow::{Context, Result};
@@ -268,9 +268,9 @@ pub fn execute(
     let _lock = RunLock::acquire(out)?;
     let config_path = out.join("config.toml");
     if out.join("checkpoint").exists() || out.join("checkpoint.old").exists() {
-        let saved: Option<RunConfig> = std::fs::read_to_string(&config_path)
+        let saved = std::fs::read_to_string(&config_path)
             .ok()
-            .and_then(|t| toml::from_str(&t).ok());
+            .and_then(|t| RunConfig::parse_saved(&t));
         if saved.as_ref() != Some(cfg) {
             anyhow::bail!(
                 "{} holds a checkpoint of a run with another config; delete its checkpoint/ folder to start afresh",
@@ -280,21 +280,39 @@ pub fn execute(
     }
     write_atomic(&config_path, toml::to_string(cfg)?.as_bytes())?;
     let dev = Cpu::seed_from_u64(cfg.seed);
-    let labeled = labeled_subset(&data.train.labels, cfg.labels, cfg.seed)?;
+    // Under the validation split the last 10,000 training images are the scored set and
+    // nothing else sees them.
+    let (pool, scored) = match cfg.split {
+        EvalSplit::Test => (data.train.len(), std::borrow::Cow::Borrowed(&data.test)),
+        EvalSplit::Validation => {
+            if data.train.len() <= VALIDATION_TRAIN {
+                anyhow::bail!(
+                    "the validation split needs more than {VALIDATION_TRAIN} training images"
+                );
+            }
+            (
+                VALIDATION_TRAIN,
+                std::borrow::Cow::Owned(data.train.slice(VALIDATION_TRAIN..data.train.len())),
+            )
+        }
+    };
+    let labeled = labeled_subset(&data.train.labels[..pool], cfg.labels, cfg.seed)?;
     let mut labeled_images = Vec::with_capacity(labeled.len() * PIXELS);
     for &i in &labeled {
         labeled_images.extend_from_slice(data.train.image(i));
     }
-    let mut batches = Batches::new(labeled, data.train.len(), cfg.ladder.batch_size, cfg.seed);
+    let mut batches = Batches::new(labeled, pool, cfg.ladder.batch_size, cfg.seed);
     let ctx = Loop {
         cfg,
         data,
+        pool,
+        scored: &scored,
         labeled_images: &labeled_images,
         out,
         opts,
     };
     let row = match cfg.model {
-        Model::Ln => {
+        Model::Ln | Model::LnMatched => {
             let protocol = cfg.ln.clone().context("LN protocol missing")?;
             let mut t = LnTrainer::new(&dev, cfg.seed, cfg.ladder.clone(), protocol);
             ctx.train(&mut batches, &mut t)?
@@ -342,6 +360,10 @@ pub fn write_samples(path: &Path, samples: &[f32]) -> Result<()> {
 struct Loop<'a> {
     cfg: &'a RunConfig,
     data: &'a Mnist,
+    /// Training images 0..pool are the unlabeled pool (all 60,000, or 50,000 when tuning).
+    pool: usize,
+    /// The images the error is measured on (test set, or the validation images).
+    scored: &'a crate::data::Split,
     labeled_images: &'a [f32],
     out: &'a Path,
     opts: &'a RunOptions,
@@ -353,7 +375,9 @@ impl Loop<'_> {
         let b = self.cfg.ladder.batch_size * PIXELS;
         match self.cfg.ladder.test_bn_stats {
             TestBnStats::Labeled => self.labeled_images.chunks_exact(b).collect(),
-            TestBnStats::AllTrain => self.data.train.images.chunks_exact(b).collect(),
+            TestBnStats::AllTrain => self.data.train.images[..self.pool * PIXELS]
+                .chunks_exact(b)
+                .collect(),
         }
     }
 
@@ -406,8 +430,8 @@ impl Loop<'_> {
                     ladder::evaluate(
                         trainer,
                         self.stat_batches().into_iter(),
-                        &self.data.test.images,
-                        &self.data.test.labels,
+                        &self.scored.images,
+                        &self.scored.labels,
                     )
                 });
                 curve.push(window.row(t, &last, err, wall()));
@@ -484,13 +508,24 @@ pub struct Args {
     pub labels: usize,
     #[arg(long)]
     pub seed: u64,
-    /// Profile of configs/profiles.toml: paper, quick or smoke.
+    /// Profile of configs/profiles.toml: paper, medium, quick or smoke.
     #[arg(long, default_value = "quick")]
     pub profile: String,
+    /// Tuning: replace the profile's step_scale (a number or a fraction such as 1/30).
+    #[arg(long, value_parser = parse_scale)]
+    pub step_scale: Option<f64>,
+    /// Tuning: replace the profile's lr_scale.
+    #[arg(long, value_parser = parse_scale)]
+    pub lr_scale: Option<f64>,
+    /// `validation` holds the last 10,000 training images out of training and scores the run
+    /// on them (for tuning; the test set is not read).
+    #[arg(long, value_enum)]
+    pub split: Option<EvalSplit>,
     /// MNIST folder (default: $MNIST_DIR, then data/mnist).
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
-    /// Output folder (default: <results>/runs/<profile>/<model>/labels<n>/seed<k>).
+    /// Output folder (default: <results>/runs/<profile>/<model>/labels<n>/seed<k>; with
+    /// --step-scale, --lr-scale or --split: <results>/tuning/<profile>/<tag>/<model>/...).
     #[arg(long)]
     pub out_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
@@ -503,19 +538,70 @@ pub struct Args {
     pub checkpoint_minutes: f64,
 }
 
+/// A positive number, or a fraction `a/b` of two positive numbers.
+pub fn parse_scale(s: &str) -> std::result::Result<f64, String> {
+    let v = match s.split_once('/') {
+        Some((a, b)) => {
+            let a: f64 = a
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{s}' is not a fraction"))?;
+            let b: f64 = b
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{s}' is not a fraction"))?;
+            a / b
+        }
+        None => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not a number"))?,
+    };
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("'{s}' must be a positive finite number"))
+    }
+}
+
+/// The folder name of a tuning run's settings: `steps<step_scale>_lr<lr_scale>_<split>`.
+pub fn tuning_tag(cfg: &RunConfig) -> String {
+    let split = match cfg.split {
+        EvalSplit::Test => "test",
+        EvalSplit::Validation => "validation",
+    };
+    format!("steps{:.6}_lr{}_{split}", cfg.step_scale, cfg.lr_scale)
+}
+
 pub fn main(args: Args) -> Result<()> {
     let layout = args.paths.layout();
-    let cfg = crate::config::resolve(
+    let over = Overrides {
+        step_scale: args.step_scale,
+        lr_scale: args.lr_scale,
+        split: args.split,
+    };
+    let cfg = crate::config::resolve_with(
         &layout.configs,
         &args.profile,
         args.model,
         args.labels,
         args.seed,
+        &over,
     )?;
-    let out = args
-        .out_dir
-        .clone()
-        .unwrap_or_else(|| layout.run_dir(&args.profile, args.model, args.labels, args.seed));
+    let out = args.out_dir.clone().unwrap_or_else(|| {
+        if over.is_empty() {
+            layout.run_dir(&args.profile, args.model, args.labels, args.seed)
+        } else {
+            layout
+                .results
+                .join("tuning")
+                .join(&args.profile)
+                .join(tuning_tag(&cfg))
+                .join(args.model.name())
+                .join(format!("labels{}", args.labels))
+                .join(format!("seed{}", args.seed))
+        }
+    });
     let data = crate::data::load_mnist(&crate::data::resolve_dir(args.data_dir.as_deref()))?;
     let opts = RunOptions {
         quiet: args.quiet,
@@ -527,10 +613,14 @@ pub fn main(args: Args) -> Result<()> {
     let row = execute(&cfg, &data, &out, &opts)?.context("the run stopped early")?;
     match row.test_error {
         Some(e) => eprintln!(
-            "{} labels={} seed={}: test error {:.2}% ({:.0} s) -> {}",
+            "{} labels={} seed={}: {} error {:.2}% ({:.0} s) -> {}",
             cfg.model.label(),
             cfg.labels,
             cfg.seed,
+            match cfg.split {
+                EvalSplit::Test => "test",
+                EvalSplit::Validation => "validation",
+            },
             100.0 * e,
             row.wall_seconds,
             out.display()

@@ -1,13 +1,14 @@
 //! `ebgan table2`: aggregates the finished runs of a profile into
 //! `results/table2_<profile>.csv` and `.md` (and the figure `.png`): per model and label
 //! count the mean ± sample std of the test error over seeds and their count, the relative
-//! improvement of EBGAN-LN over LN, Welch's t-test, and the paper's rows beside ours.
+//! improvement of EBGAN-LN over each baseline (LN, and the budget-matched LN-matched) with
+//! Welch's t-test, each model's optimisation budget, and the paper's rows beside ours.
 //! Missing and failed runs are listed and counted, never dropped silently; so are finished
 //! runs whose saved `config.toml` is not the config `configs/` gives now (a changed setting
 //! must not mix into a table: delete those runs and `make table2` reruns them).
 
 use crate::cmd::run::{FinalRow, Paths};
-use crate::config::{load_profile, resolve, Layout, Model, RunConfig};
+use crate::config::{load_profile, resolve, Budget, Layout, Model, RunConfig};
 use crate::io::{read_csv, write_atomic, write_csv};
 use crate::stats::{mean, sample_std, welch_t_test};
 use anyhow::Result;
@@ -45,7 +46,7 @@ pub const PAPER_LABELS: [usize; 3] = [100, 200, 1000];
 pub struct TableRow {
     /// `paper` or `ours`.
     pub source: String,
-    /// A model name, or `relative improvement`.
+    /// A model name, or `relative improvement vs <baseline>`.
     pub model: String,
     pub labels: usize,
     pub mean_error_pct: Option<f64>,
@@ -55,11 +56,11 @@ pub struct TableRow {
     pub seeds_missing: Option<usize>,
     /// Finished runs left out because their `config.toml` differs from `configs/`.
     pub seeds_other_config: Option<usize>,
-    /// 100 · (LN − EBGAN-LN) / LN, on the `relative improvement` rows.
+    /// 100 · (baseline − EBGAN-LN) / baseline, on the `relative improvement vs …` rows.
     pub improvement_pct: Option<f64>,
     pub welch_t: Option<f64>,
     pub welch_df: Option<f64>,
-    /// Two-sided p-value of Welch's t-test, LN vs EBGAN-LN.
+    /// Two-sided p-value of Welch's t-test, baseline vs EBGAN-LN.
     pub welch_p: Option<f64>,
 }
 
@@ -75,6 +76,16 @@ pub struct Table {
     pub failed: Vec<(Model, usize, u64, String)>,
     /// Finished runs whose `config.toml` is not what `configs/` resolves to now.
     pub other_config: Vec<(Model, usize, u64)>,
+    /// Each model's optimisers' budgets under this profile.
+    pub budgets: Vec<(Model, Vec<Budget>)>,
+}
+
+/// The baselines EBGAN-LN is compared with, in the table's order.
+pub const BASELINES: [Model; 2] = [Model::Ln, Model::LnMatched];
+
+/// The model name of the comparison row of EBGAN-LN against `baseline`.
+pub fn improvement_row(baseline: Model) -> String {
+    format!("relative improvement vs {}", baseline.label())
 }
 
 fn empty_row(source: &str, model: &str, labels: usize) -> TableRow {
@@ -95,7 +106,7 @@ fn empty_row(source: &str, model: &str, labels: usize) -> TableRow {
     }
 }
 
-/// Reads every expected run of `profile` (its labels × seeds × both models).
+/// Reads every expected run of `profile` (its labels × seeds × every model).
 pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
     let p = load_profile(&layout.configs, profile)?;
     let mut rows = Vec::new();
@@ -128,9 +139,9 @@ pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
                     continue;
                 }
                 let expected = resolve(&layout.configs, profile, model, labels, seed)?;
-                let saved: Option<RunConfig> = std::fs::read_to_string(dir.join("config.toml"))
+                let saved = std::fs::read_to_string(dir.join("config.toml"))
                     .ok()
-                    .and_then(|t| toml::from_str(&t).ok());
+                    .and_then(|t| RunConfig::parse_saved(&t));
                 if saved.as_ref() != Some(&expected) {
                     other_config.push((model, labels, seed));
                     n_other += 1;
@@ -158,15 +169,28 @@ pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
             });
             errors.push(ok);
         }
-        let (ln, eb) = (&errors[0], &errors[1]);
-        let mut imp = empty_row("ours", "relative improvement", labels);
-        if !ln.is_empty() && !eb.is_empty() {
-            imp.improvement_pct = Some(100.0 * (mean(ln) - mean(eb)) / mean(ln));
+        let of = |m: Model| &errors[Model::ALL.iter().position(|x| *x == m).unwrap()];
+        let eb = of(Model::EbganLn);
+        for base in BASELINES {
+            let ln = of(base);
+            let mut imp = empty_row("ours", &improvement_row(base), labels);
+            if !ln.is_empty() && !eb.is_empty() {
+                imp.improvement_pct = Some(100.0 * (mean(ln) - mean(eb)) / mean(ln));
+            }
+            if let Some((t, df, pv)) = welch_t_test(ln, eb) {
+                (imp.welch_t, imp.welch_df, imp.welch_p) = (Some(t), Some(df), Some(pv));
+            }
+            rows.push(imp);
         }
-        if let Some((t, df, pv)) = welch_t_test(ln, eb) {
-            (imp.welch_t, imp.welch_df, imp.welch_p) = (Some(t), Some(df), Some(pv));
+    }
+    let mut budgets = Vec::new();
+    if let (Some(&l), Some(&seed)) = (p.labels.first(), p.seeds.first()) {
+        for model in Model::ALL {
+            budgets.push((
+                model,
+                resolve(&layout.configs, profile, model, l, seed)?.budget,
+            ));
         }
-        rows.push(imp);
     }
     Ok(Table {
         profile: profile.into(),
@@ -175,6 +199,7 @@ pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
         missing,
         failed,
         other_config,
+        budgets,
     })
 }
 
@@ -277,41 +302,76 @@ pub fn render_markdown(t: &Table) -> String {
             .collect();
         let _ = writeln!(s, "| {} (ours) | {} |", model.label(), cells.join(" | "));
     }
-    let imp: Vec<String> = labels
-        .iter()
-        .map(
-            |&l| match find("ours", "relative improvement", l).and_then(|r| r.improvement_pct) {
-                Some(v) => format!("{v:.1} %"),
-                None => "–".into(),
-            },
-        )
-        .collect();
-    let _ = writeln!(s, "| relative improvement (ours) | {} |", imp.join(" | "));
-    let p: Vec<String> = labels
-        .iter()
-        .map(|&l| match find("ours", "relative improvement", l) {
-            Some(TableRow {
-                welch_p: Some(p),
-                welch_t: Some(t),
-                ..
-            }) => {
-                if *p < 1e-3 {
-                    format!("p = {p:.1e} (t = {t:.2})")
-                } else {
-                    format!("p = {p:.3} (t = {t:.2})")
+    for base in BASELINES {
+        let name = improvement_row(base);
+        let imp: Vec<String> = labels
+            .iter()
+            .map(
+                |&l| match find("ours", &name, l).and_then(|r| r.improvement_pct) {
+                    Some(v) => format!("{v:.1} %"),
+                    None => "–".into(),
+                },
+            )
+            .collect();
+        let _ = writeln!(
+            s,
+            "| relative improvement of EBGAN-LN vs {} (ours) | {} |",
+            base.label(),
+            imp.join(" | ")
+        );
+        let p: Vec<String> = labels
+            .iter()
+            .map(|&l| match find("ours", &name, l) {
+                Some(TableRow {
+                    welch_p: Some(p),
+                    welch_t: Some(t),
+                    ..
+                }) => {
+                    if *p < 1e-3 {
+                        format!("p = {p:.1e} (t = {t:.2})")
+                    } else {
+                        format!("p = {p:.3} (t = {t:.2})")
+                    }
                 }
-            }
-            _ => "–".into(),
-        })
-        .collect();
+                _ => "–".into(),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "| Welch's t-test, {} vs EBGAN-LN, two-sided | {} |",
+            base.label(),
+            p.join(" | ")
+        );
+    }
     let _ = writeln!(
         s,
-        "| Welch's t-test, LN vs EBGAN-LN, two-sided | {} |",
-        p.join(" | ")
+        "\n**Which comparison is fair.** Optimisation budget of each model's ladder under this profile \
+(peak lr × steps, and Σₜ lrₜ, the area under the learning-rate schedule):\n"
+    );
+    for (m, bs) in &t.budgets {
+        let parts: Vec<String> = bs
+            .iter()
+            .map(|b| {
+                format!(
+                    "{} lr {:.3e} × {} steps = {:.3} (Σ lr {:.3})",
+                    b.optimiser, b.lr, b.steps, b.lr_x_steps, b.lr_sum
+                )
+            })
+            .collect();
+        let _ = writeln!(s, "- {}: {}", m.label(), parts.join("; "));
+    }
+    let _ = writeln!(
+        s,
+        "\nLN follows the paper's LN protocol; its ladder gets a smaller budget than EBGAN-LN's \
+discriminator, so EBGAN-LN vs LN mixes the generator's effect with the extra optimisation (the \
+paper's own comparison). LN-matched is the same ladder trained alone with exactly EBGAN-LN's \
+discriminator schedule (same lr, decay and steps; same initial weights, labeled set, batches and \
+noise per seed): EBGAN-LN vs LN-matched is the budget-matched comparison and measures what the \
+generator adds."
     );
     let _ = writeln!(
         s,
-        "\nRuns expected: {} labels × {} models × seeds of the profile.",
+        "\nRuns expected: {} label counts × {} models × the profile's seeds.",
         t.labels.len(),
         Model::ALL.len()
     );
