@@ -128,13 +128,14 @@ pub fn parse_idx(bytes: &[u8]) -> Result<Idx> {
     })
 }
 
-/// Reads `<dir>/<name>.gz` or `<dir>/<name>`, decompressing if needed.
+/// Reads `<dir>/<name>.gz` or `<dir>/<name>`, decompressing if needed. A `.gz` file may hold
+/// several gzip members (RFC 1952 allows it; `cat a.gz b.gz` makes one): all are read.
 fn read_maybe_gz(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>)> {
     let gz = dir.join(format!("{name}.gz"));
     let raw = dir.join(name);
     if gz.exists() {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(
+        flate2::read::MultiGzDecoder::new(
             std::fs::File::open(&gz).with_context(|| format!("cannot open {}", gz.display()))?,
         )
         .read_to_end(&mut out)

@@ -28,6 +28,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Print one self-contained command per run of a table (for make, GNU parallel, Slurm).
     Jobs(cmd::jobs::Args),
+    /// Summarise the validation runs of a profile's tuning into results/tuning/<profile>.*
+    Tuning(cmd::tuning::Args),
     /// The MNIST grid experiments: GAN, EBGAN, EBGAN-PT (Table 1, Figures 2-4 and 9).
     Gan(cmd::gan::Args),
 }
@@ -40,6 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => cmd::bench::main(a),
         Command::Jobs(a) => cmd::jobs::main(a),
         Command::Gan(a) => cmd::gan::main(a),
+        Command::Tuning(a) => cmd::tuning::main(a),
     }
 }
 

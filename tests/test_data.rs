@@ -84,3 +84,48 @@ fn count_mismatch_truncation_and_checksum_are_rejected() {
     let msg = format!("{:#}", load_mnist(dir.path()).unwrap_err());
     assert!(msg.contains("corrupt or truncated gzip"), "{msg}");
 }
+
+/// A `.gz` of two gzip members (as `cat a.gz b.gz` makes; `gzip -t` accepts it, `zcat` gives
+/// the whole file) is read whole: the MNIST training labels split in two members load and
+/// pass the SHA-256 check. Control: the first member alone is rejected.
+#[test]
+fn multi_member_gzip_is_read_whole() {
+    let src = common::mnist_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let read = |name: &str| -> Vec<u8> {
+        let gz = src.join(format!("{name}.gz"));
+        if gz.exists() {
+            let mut out = Vec::new();
+            use std::io::Read;
+            flate2::read::MultiGzDecoder::new(std::fs::File::open(gz).unwrap())
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        } else {
+            std::fs::read(src.join(name)).unwrap()
+        }
+    };
+    for name in [
+        "train-images-idx3-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        std::fs::write(dir.path().join(name), read(name)).unwrap();
+    }
+    let labels = read("train-labels-idx1-ubyte");
+    let (a, b) = labels.split_at(labels.len() / 3);
+    let member = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    let path = dir.path().join("train-labels-idx1-ubyte.gz");
+    std::fs::write(&path, member(a)).unwrap();
+    let msg = format!("{:#}", load_mnist(dir.path()).unwrap_err());
+    assert!(msg.contains("train-labels-idx1-ubyte.gz"), "{msg}");
+    let mut two = member(a);
+    two.extend(member(b));
+    std::fs::write(&path, two).unwrap();
+    let m = load_mnist(dir.path()).unwrap();
+    assert_eq!(m.train.labels.len(), 60_000);
+}

@@ -294,12 +294,16 @@ mod tests {
         // ones upstream, that is how many patches read it (position (1, 1): 4 patches × …).
         let g = h.sum().backward();
         let gm = g.get(&maps).as_vec();
-        let uses = hidden_patch_index(1)
-            .iter()
-            .filter(|s| **s == Some(GRID + 1))
-            .count();
-        assert_eq!(gm[(GRID + 1) * MAPS], uses as f32);
-        assert!(uses >= 1);
+        // Counted by hand (5×5 kernel, stride 2, padding 2, 16×16 → 8×8): map row r is read
+        // by the hidden rows p with 2p − 2 ≤ r ≤ 2p + 2, 0 ≤ p < 8: 2 for r = 0, 1; 3 for even
+        // r in 2..=12 and 2 for odd r in 3..=13; 2 for r = 14; 1 for r = 15 — 37 in all.
+        let at = |r: usize, c: usize| gm[(r * GRID + c) * MAPS];
+        assert_eq!(
+            [at(0, 0), at(1, 1), at(2, 2), at(15, 15), at(2, 15)],
+            [4.0, 4.0, 9.0, 1.0, 3.0]
+        );
+        let per_map: f32 = (0..GRID * GRID).map(|i| gm[i * MAPS + 5]).sum();
+        assert_eq!(per_map, 37.0 * 37.0);
         let s = shift(&img, 1, -2);
         assert_eq!(s[SIDE], 2.0);
         assert_eq!(s[0], -1.0);

@@ -15,11 +15,16 @@ pub struct Ebgan {
     pub norm: EnergyNorm,
 }
 
-/// Per-sample energies of D's output against its input.
+/// ε² inside the L2 energy √(‖·‖² + ε²), ε = 1e-6: the norm's derivative, diff/‖diff‖, is
+/// 0/0 at an exact reconstruction; with ε it is 0 there. The value moves by at most ε, and not at
+/// all in f32 once ‖·‖² ≳ 1e-5 (1e-12 is below its rounding unit).
+pub const L2_EPS_SQUARED: f32 = 1e-12;
+
+/// Per-sample energies of D's output against its input (rows; eq. 13's norm by default).
 pub fn energies(d: DiscOut<PIXELS>, norm: EnergyNorm) -> Tensor<(usize,), f32, Cpu, Traced> {
     let sq = (d.out - d.input).square();
     match norm {
-        EnergyNorm::L2 => sq.sum::<(usize,), Axis<1>>().sqrt(),
+        EnergyNorm::L2 => (sq.sum::<(usize,), Axis<1>>() + L2_EPS_SQUARED).sqrt(),
         EnergyNorm::Squared => sq.sum::<(usize,), Axis<1>>(),
         EnergyNorm::MeanSquared => sq.mean::<(usize,), Axis<1>>(),
     }
@@ -131,5 +136,28 @@ pub(crate) mod tests {
         assert!((go[0] - 0.15).abs() < 1e-6 && (go[1] - 0.2).abs() < 1e-6);
         assert!((gi[0] + 0.15).abs() < 1e-6 && (gi[1] + 0.2).abs() < 1e-6);
         assert_eq!(go[2], 0.0);
+    }
+
+    /// At an exact reconstruction (out = input) the L2 energy is ε = 1e-6 and its gradient is
+    /// 0 in every entry, finite (without ε: 0 · 1/√0 = NaN in every entry of the row).
+    #[test]
+    fn l2_energy_gradient_is_finite_at_an_exact_reconstruction() {
+        let dev: Cpu = Default::default();
+        let x: Rows<PIXELS> = dev.tensor_from_vec(vec![0.3; 2 * PIXELS], (2, Const));
+        let target: Rows<PIXELS> = dev.tensor_from_vec(vec![0.3; 2 * PIXELS], (2, Const));
+        let d = DiscOut {
+            out: x.leaky_trace(),
+            code: dev.zeros_like(&(2, 3usize)).leaky_trace(),
+            input: target.leaky_trace(),
+        };
+        let e = energies(d, EnergyNorm::L2);
+        assert!(
+            e.as_vec().iter().all(|v| (*v - 1e-6).abs() < 1e-9),
+            "{:?}",
+            e.as_vec()
+        );
+        let g = e.sum().backward();
+        let gx = g.get(&x).as_vec();
+        assert!(gx.iter().all(|v| *v == 0.0), "finite and zero");
     }
 }

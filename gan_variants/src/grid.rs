@@ -13,7 +13,53 @@
 
 use crate::config::{Arch, Optim, VariantKind, D_WIDTHS, G_WIDTHS, LAYERS};
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+/// A (nLayerG, nLayerD) layer pair and an (optimD, optimG, lr) cell.
+type Slot = ((usize, usize), (Optim, Optim, f32));
+
+/// (sizeG, sizeD, dropoutD) configurations per (layer pair, cell): 4 · 4 · 2.
+const CHOICES: usize = 32;
+
+/// `n` (pair, cell) slots with n/16 of each pair, n/cells of each cell and at most
+/// ⌈n / (16·cells)⌉ of each (pair, cell): q = n / (16·cells) full rounds of every
+/// combination, then r = n mod (16·cells) more, slot k taking pair k mod 16 and cell
+/// (k + ⌊k / lcm(16, cells)⌋) mod cells (distinct combinations for r < 16·cells), with pairs
+/// and cells relabelled by random permutations and the slot order shuffled.
+fn balanced_pairing(
+    pairs: &[(usize, usize)],
+    cells: &[(Optim, Optim, f32)],
+    n: usize,
+    rng: &mut StdRng,
+) -> Vec<Slot> {
+    let (np, nc) = (pairs.len(), cells.len());
+    let mut pp = pairs.to_vec();
+    let mut cc = cells.to_vec();
+    pp.shuffle(rng);
+    cc.shuffle(rng);
+    let period = np * nc / gcd(np, nc);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n / (np * nc) {
+        for p in &pp {
+            for c in &cc {
+                out.push((*p, *c));
+            }
+        }
+    }
+    for k in 0..n % (np * nc) {
+        out.push((pp[k % np], cc[(k + k / period) % nc]));
+    }
+    out.shuffle(rng);
+    out
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
 
 /// EBGAN's margin in the grid search.
 pub const GRID_MARGIN: f32 = 10.0;
@@ -113,11 +159,24 @@ pub fn subsample(variant: VariantKind, n: usize, seed: u64) -> Result<Vec<Arch>,
         .collect();
     pair_slots.shuffle(&mut rng);
     cell_slots.shuffle(&mut rng);
+    // Each (pair, cell) has CHOICES (sizeG, sizeD, dropout) configurations. The random pairing
+    // of the slots can give a (pair, cell) more slots than that when n is large (for example
+    // 4,800 of the 6,144 GAN configurations); then the slots are paired in the balanced way of
+    // `balanced_pairing` instead, which gives every (pair, cell) at most ⌈n / (16·cells)⌉.
+    let mut count: HashMap<(usize, usize, usize), usize> = HashMap::new();
+    let cell_index = |c: &(Optim, Optim, f32)| cells.iter().position(|x| x == c).unwrap();
+    for (p, c) in pair_slots.iter().zip(&cell_slots) {
+        *count.entry((p.0, p.1, cell_index(c))).or_default() += 1;
+    }
+    let slots: Vec<Slot> = if count.values().all(|&k| k <= CHOICES) {
+        pair_slots.into_iter().zip(cell_slots).collect()
+    } else {
+        balanced_pairing(&pairs, &cells, n, &mut rng)
+    };
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(n);
-    for (pair, cell) in pair_slots.into_iter().zip(cell_slots) {
-        // 32 (sizeG, sizeD, dropout) choices per (pair, cell); at most n/16 ≤ 32 repeats of a
-        // pair-cell, so a free choice always exists.
+    for (pair, cell) in slots {
+        // At most CHOICES slots per (pair, cell) (checked above), so a free choice exists.
         loop {
             let pick = (
                 G_WIDTHS[rng.gen_range(0..4)],
@@ -178,5 +237,39 @@ mod tests {
         assert!(subsample(VariantKind::Ebgan, 60, 1).is_err());
         assert!(subsample(VariantKind::Gan, 64, 1).is_err());
         assert_eq!(subsample(VariantKind::Ebgan, 512, 1).unwrap().len(), 512);
+    }
+
+    /// Every size the check accepts terminates with n distinct configurations, balanced per
+    /// layer pair and per cell, including the edges (one unit; the whole grid; one unit
+    /// short of it) and sizes where random pairing would give a (pair, cell) more slots than
+    /// it has configurations (4,800 of the GAN grid never returned before).
+    #[test]
+    fn subsample_terminates_and_balances_at_every_accepted_size() {
+        for (variant, sizes) in [
+            (VariantKind::Gan, vec![48, 144, 2400, 4800, 6096, 6144]),
+            (VariantKind::Ebgan, vec![16, 256, 496, 512]),
+        ] {
+            let cells = cells_of(variant);
+            for n in sizes {
+                let a = subsample(variant, n, 3).unwrap();
+                let ids: HashSet<String> = a.iter().map(|x| x.id()).collect();
+                assert_eq!(ids.len(), n, "{variant:?} {n}: distinct");
+                for pair in layer_pairs() {
+                    let k = a
+                        .iter()
+                        .filter(|x| (x.n_layer_g, x.n_layer_d) == pair)
+                        .count();
+                    assert_eq!(k, n / 16, "{variant:?} {n} {pair:?}");
+                }
+                for cell in &cells {
+                    let k = a
+                        .iter()
+                        .filter(|x| (x.optim_d, x.optim_g, x.lr) == *cell)
+                        .count();
+                    assert_eq!(k, n / cells.len(), "{variant:?} {n} {cell:?}");
+                }
+            }
+        }
+        assert!(subsample(VariantKind::Gan, 6192, 1).is_err());
     }
 }

@@ -367,6 +367,11 @@ mod tests {
                 (numeric - a).abs() < 0.03 * a.abs() + 1e-4,
                 "weight {i}: numeric {numeric} vs autodiff {a}"
             );
+            // The entry is far above the absolute tolerance: a zero gradient cannot pass.
+            assert!(
+                numeric.abs() > 20.0 * 1e-4,
+                "weight {i}: {numeric} too small to test"
+            );
         }
     }
 }

@@ -140,7 +140,9 @@ mod tests {
         let want = -0.5 - 0.5 * (2.0 * std::f64::consts::PI).ln();
         assert!((ll[0] - want).abs() < 1e-6);
         let far = log_likelihoods(&dev, &samples, &[1000.0], 1, 0.1);
-        assert!(far[0].is_finite() && far[0] < -40_000.0);
+        // Squared distances 998001 and 1002001 (exact in f32): log p = −998001/(2·0.01)
+        // − ln 2 − ½ ln(2π·0.01) + log(1 + e^{−200000}) = −49,900,049.3095.
+        assert!((far[0] + 49_900_049.309_5).abs() < 0.5, "{}", far[0]);
         // Validation points drawn near the samples: tiny and huge σ both lose.
         let val = [-1.1f32, -0.9, 0.95, 1.05, -1.0, 1.2];
         let sigmas = [0.001, 0.1, 100.0];

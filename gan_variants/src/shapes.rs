@@ -63,12 +63,18 @@ mod tests {
 
     #[test]
     fn padding_round_trips_and_fills_background() {
-        let img: Vec<f32> = (0..784).map(|i| (i % 7) as f32 / 6.0).collect();
+        // Distinct pixel values, so that an offset or a transposition shows.
+        let img: Vec<f32> = (0..784).map(|i| i as f32 / 783.0).collect();
         let padded = pad_to_32(&img);
         assert_eq!(padded.len(), PIXELS);
-        assert_eq!(padded[0], -1.0);
-        assert_eq!(padded[2 * SIDE + 2], 2.0 * img[0] - 1.0);
-        assert_eq!(padded[31 * SIDE + 31], -1.0);
+        let at = |r: usize, c: usize| padded[r * SIDE + c];
+        assert_eq!(at(2, 2), 2.0 * img[0] - 1.0);
+        assert_eq!(at(2, 3), 2.0 * img[1] - 1.0, "row-major, not transposed");
+        assert_eq!(at(3, 2), 2.0 * img[28] - 1.0);
+        assert_eq!(at(29, 29), 2.0 * img[783] - 1.0);
+        for (r, c) in [(0, 0), (1, 1), (2, 1), (1, 2), (30, 30), (29, 30), (31, 31)] {
+            assert_eq!(at(r, c), -1.0, "background at ({r}, {c})");
+        }
         let back = crop_to_28(&padded);
         for (a, b) in back.iter().zip(&img) {
             assert!((a - b).abs() < 1e-6);

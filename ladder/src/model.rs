@@ -414,29 +414,85 @@ impl Ladder {
 }
 
 impl PopulationStats {
-    /// Population statistics from per-batch statistics of `m` rows each: the mean of the batch
-    /// means, and the mean of the batch variances times m/(m−1) (unbiased).
-    pub fn from_batches(batches: &[Vec<ColumnStats>], m: usize) -> Self {
-        let k = batches.len() as f32;
-        let unbias = if m > 1 {
-            m as f32 / (m as f32 - 1.0)
-        } else {
-            1.0
-        };
+    /// Population statistics from per-batch statistics and each batch's row count: the mean
+    /// of the batch means and the mean of the unbiased batch variances (var · n/(n−1)), each
+    /// batch weighted by its rows, so that a last, smaller batch (150 labels in batches of 100)
+    /// counts for what it holds. For equal batches of m rows this is the mean of the batch
+    /// means and of the variances times m/(m−1), bit for bit.
+    ///
+    /// Panics when `batches` and `rows` differ in length.
+    pub fn from_batches(batches: &[Vec<ColumnStats>], rows: &[usize]) -> Self {
+        assert_eq!(batches.len(), rows.len(), "one row count per batch");
+        let full = rows.iter().copied().max().unwrap_or(1).max(1) as f32;
+        // Weights relative to the largest batch: exactly 1 for every full batch.
+        let w: Vec<f32> = rows.iter().map(|&n| n as f32 / full).collect();
+        let k: f32 = w.iter().sum();
+        let unbias: Vec<f32> = rows
+            .iter()
+            .map(|&m| {
+                if m > 1 {
+                    m as f32 / (m as f32 - 1.0)
+                } else {
+                    1.0
+                }
+            })
+            .collect();
         let layers = (0..LAYERS)
             .map(|l| {
                 let n = WIDTHS[l + 1];
                 let mut mean = vec![0f32; n];
                 let mut var = vec![0f32; n];
-                for b in batches {
+                for (i, b) in batches.iter().enumerate() {
                     for c in 0..n {
-                        mean[c] += b[l].mean[c] / k;
-                        var[c] += b[l].var[c] / k * unbias;
+                        mean[c] += b[l].mean[c] * w[i] / k;
+                        var[c] += b[l].var[c] * w[i] / k * unbias[i];
                     }
                 }
                 ColumnStats { mean, var }
             })
             .collect();
         Self { layers }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn constant(mean: f32, var: f32) -> Vec<ColumnStats> {
+        (0..LAYERS)
+            .map(|l| ColumnStats {
+                mean: vec![mean; WIDTHS[l + 1]],
+                var: vec![var; WIDTHS[l + 1]],
+            })
+            .collect()
+    }
+
+    /// A last, smaller batch counts for its rows: batches of 100 (mean 1, var 2) and 50
+    /// (mean 4, var 8) give mean (100·1 + 50·4)/150 = 2 and variance
+    /// (100·2·100/99 + 50·8·50/49)/150 = 4.0678903; equal batches give the plain mean of the
+    /// means and of the variances times m/(m−1). Control: the old unweighted rule would give
+    /// mean 2.5.
+    #[test]
+    fn population_statistics_weight_each_batch_by_its_rows() {
+        let s =
+            PopulationStats::from_batches(&[constant(1.0, 2.0), constant(4.0, 8.0)], &[100, 50]);
+        for l in &s.layers {
+            assert!(
+                l.mean.iter().all(|m| (m - 2.0).abs() < 1e-6),
+                "{}",
+                l.mean[0]
+            );
+            let want = (100.0 * 2.0 * 100.0 / 99.0 + 50.0 * 8.0 * 50.0 / 49.0) / 150.0;
+            assert!(
+                l.var.iter().all(|v| (v - want).abs() < 1e-5),
+                "{} vs {want}",
+                l.var[0]
+            );
+        }
+        let e =
+            PopulationStats::from_batches(&[constant(1.0, 2.0), constant(4.0, 8.0)], &[100, 100]);
+        assert!((e.layers[0].mean[0] - 2.5).abs() < 1e-6);
+        assert!((e.layers[0].var[0] - 5.0 * 100.0 / 99.0).abs() < 1e-5);
     }
 }

@@ -265,7 +265,7 @@ impl FlatTraining {
         cfg: &LadderConfig,
         fakes: &[f32],
         noise_key: (u64, Purpose, u64),
-    ) -> (f32, &[f32]) {
+    ) -> (f64, &[f32]) {
         let f = fakes.len() / PIXELS;
         let groups = RowGroups {
             labeled: 0,
@@ -275,7 +275,7 @@ impl FlatTraining {
         self.noise.redraw(seed, purpose, t, f, cfg.noise_std);
         self.ws
             .forward(&self.flat, cfg, fakes, fakes, &[], &groups, &self.noise);
-        let loss = self.ws.energy.iter().map(|&e| e as f64).sum::<f64>() as f32 / f as f32;
+        let energy_sum = self.ws.energy.iter().map(|&e| e as f64).sum::<f64>();
         self.weights.clear();
         self.weights.resize(f, 1.0 / f as f32);
         self.ws.backward(
@@ -289,12 +289,12 @@ impl FlatTraining {
                 input_grad: true,
             },
         );
-        (loss, &self.ws.input_grad)
+        (energy_sum, &self.ws.input_grad)
     }
 }
 
 /// Test-time statistics (spec: "Test-time BN statistics") from clean passes in training mode
-/// over `batches`, each of `m` rows.
+/// over `batches` (row-major; a last batch may be smaller and is weighted by its rows).
 fn population_stats<'a>(
     ladder: &Ladder,
     cfg: &LadderConfig,
@@ -302,22 +302,23 @@ fn population_stats<'a>(
 ) -> PopulationStats {
     let dev = ladder.gamma6.device().clone();
     let mut per_batch = Vec::new();
-    let mut m = 0;
+    let mut sizes = Vec::new();
     for x in batches {
-        m = x.len() / PIXELS;
+        sizes.push(x.len() / PIXELS);
         per_batch.push(ladder.clean_batch_stats(cfg, &rows::<PIXELS>(&dev, x.to_vec())));
     }
-    PopulationStats::from_batches(&per_batch, m)
+    PopulationStats::from_batches(&per_batch, &sizes)
 }
 
-/// Fraction of misclassified rows of `x` by the clean pass with `stats`, in chunks of 1000.
+/// Fraction of misclassified rows of `x` by the clean pass with `stats`, in chunks of 1000;
+/// None when any predicted probability is not finite (a diverged model has no arg-max).
 fn error_rate(
     ladder: &Ladder,
     cfg: &LadderConfig,
     stats: &PopulationStats,
     x: &[f32],
     y: &[u8],
-) -> f64 {
+) -> Option<f64> {
     let dev = ladder.gamma6.device().clone();
     let mut wrong = 0usize;
     for (xc, yc) in x.chunks(1000 * PIXELS).zip(y.chunks(1000)) {
@@ -325,6 +326,9 @@ fn error_rate(
             .predict(cfg, rows::<PIXELS>(&dev, xc.to_vec()), stats)
             .as_vec();
         for (row, &label) in p.chunks_exact(CLASSES).zip(yc) {
+            if !row.iter().all(|v| v.is_finite()) {
+                return None;
+            }
             let arg = row
                 .iter()
                 .enumerate()
@@ -332,7 +336,7 @@ fn error_rate(
             wrong += (arg != label as usize) as usize;
         }
     }
-    wrong as f64 / y.len() as f64
+    Some(wrong as f64 / y.len() as f64)
 }
 
 /// The LN baseline (appendix D): Adam on CE + λ₀·C₀, lr constant then linear to 0.
@@ -418,17 +422,11 @@ impl EbganLnTrainer {
     /// the gradient through both the reconstruction and the target (spec: "do not detach it").
     /// Once G stops, fakes are still drawn (G frozen, batch statistics) while m_t > 0.
     pub fn step(&mut self, t: u64, batch: &Batch) -> StepStats {
-        let p = &self.protocol;
+        let p = self.protocol.clone();
         let lr = linear_decay_lr(p.adam_d.lr, t, p.d_decay_start, p.d_steps);
         let m = margin(p.margin, t, p.margin_steps, p.margin_decay);
         let train_g = t < p.g_steps;
-        let b = self.cfg.batch_size;
-        let fakes = (train_g || m > 0.0).then(|| {
-            let mut rng = stream(self.seed, Purpose::Latent, t);
-            let z: Rows<LATENT> = normal_rows(&self.dev, &mut rng, b, 1.0);
-            let grads = take(&mut self.g_grads);
-            self.generator.forward_mut(z.trace(grads))
-        });
+        let fakes = (train_g || m > 0.0).then(|| self.draw_fakes(t));
         // D step.
         self.d.sync_in(&self.ladder);
         let fake_values = fakes.as_ref().map(|f| f.as_vec());
@@ -440,22 +438,15 @@ impl EbganLnTrainer {
             lr,
         );
         stats.margin = Some(m);
-        // G step: L_G = mean_fake E(G(z)) with the ladder frozen (only G's optimiser runs).
-        // The ladder's pass gives ∂L_G/∂G(z); Σ G(z) ⊙ that, back through G, gives G's gradient.
         match fakes {
             Some(fakes) if train_g => {
                 self.opt_g.cfg.lr = p.adam_g.lr as f64;
                 let values = fake_values.expect("drawn above");
-                let (loss, grad) =
-                    self.d
-                        .g_loss_grad(&self.cfg, &values, (self.seed, Purpose::NoiseG, t));
+                let (loss, mut grads) = self.g_backward(fakes, &values, t);
                 stats.g_loss = Some(loss);
-                let grad = self
-                    .dev
-                    .tensor_from_vec(grad.to_vec(), (b, Const::<PIXELS>));
-                self.g_grads = (fakes * grad).sum().backward();
-                self.opt_g.update(&mut self.generator, &mut self.g_grads);
-                self.generator.zero_grads(&mut self.g_grads);
+                self.opt_g.update(&mut self.generator, &mut grads);
+                self.generator.zero_grads(&mut grads);
+                self.g_grads = grads;
             }
             Some(fakes) => {
                 self.g_grads = fakes.sum().backward();
@@ -464,6 +455,65 @@ impl EbganLnTrainer {
             None => {}
         }
         stats
+    }
+
+    /// G(z) for step t's z (stream (seed, Latent, t)), G in training mode, traced into G's
+    /// gradients.
+    fn draw_fakes(
+        &mut self,
+        t: u64,
+    ) -> Tensor<(usize, Const<PIXELS>), f32, Cpu, OwnedTape<f32, Cpu>> {
+        let mut rng = stream(self.seed, Purpose::Latent, t);
+        let z: Rows<LATENT> = normal_rows(&self.dev, &mut rng, self.cfg.batch_size, 1.0);
+        let grads = take(&mut self.g_grads);
+        self.generator.forward_mut(z.trace(grads))
+    }
+
+    /// The G step's loss L_G = mean_fake E(G(z)) with the ladder frozen, and its gradient with
+    /// respect to G's parameters: the ladder's pass gives ∂L_G/∂G(z) (through the
+    /// reconstruction and the target alike), and Σ G(z) ⊙ that, back through G, gives G's.
+    fn g_backward(
+        &mut self,
+        fakes: Tensor<(usize, Const<PIXELS>), f32, Cpu, OwnedTape<f32, Cpu>>,
+        values: &[f32],
+        t: u64,
+    ) -> (f32, Gradients<f32, Cpu>) {
+        let b = values.len() / PIXELS;
+        let (energy_sum, grad) =
+            self.d
+                .g_loss_grad(&self.cfg, values, (self.seed, Purpose::NoiseG, t));
+        let grad = self
+            .dev
+            .tensor_from_vec(grad.to_vec(), (b, Const::<PIXELS>));
+        (
+            energy_sum as f32 / b as f32,
+            (fakes * grad).sum().backward(),
+        )
+    }
+
+    /// The generator's loss at step t's z and its gradient with respect to G's parameters,
+    /// exactly as the G step computes them, with nothing updated (for tests: the gradient of
+    /// L_G = mean_fake E(G(z)) through the ladder, against finite differences of
+    /// [`Self::generator_loss`]).
+    pub fn generator_loss_and_grads(&mut self, t: u64) -> (f32, Gradients<f32, Cpu>) {
+        let fakes = self.draw_fakes(t);
+        let values = fakes.as_vec();
+        self.d.sync_in(&self.ladder);
+        self.g_backward(fakes, &values, t)
+    }
+
+    /// L_G = mean_fake E(G(z)) at step t's z, forward only (G in training mode), summed in
+    /// f64.
+    pub fn generator_loss(&mut self, t: u64) -> f64 {
+        let fakes = self.draw_fakes(t);
+        let values = fakes.as_vec();
+        self.g_grads = fakes.sum().backward();
+        self.generator.zero_grads(&mut self.g_grads);
+        self.d.sync_in(&self.ladder);
+        self.d
+            .g_loss_grad(&self.cfg, &values, (self.seed, Purpose::NoiseG, t))
+            .0
+            / self.cfg.batch_size as f64
     }
 
     /// `n` generator samples (G in training mode: batch statistics, as D saw them), from the
@@ -566,13 +616,15 @@ impl Trainer for EbganLnTrainer {
     }
 }
 
-/// Test-time statistics and error rate of any trainer's ladder.
+/// Test-time statistics and error rate of any trainer's ladder: the fraction of rows of `x`
+/// (row-major, pixels in [0, 1]) whose clean-pass arg-max differs from `y`; None when a
+/// prediction is not finite (the run has diverged).
 pub fn evaluate<'a>(
     trainer: &mut impl Trainer,
     stats_batches: impl Iterator<Item = &'a [f32]>,
     x: &[f32],
     y: &[u8],
-) -> f64 {
+) -> Option<f64> {
     let (ladder, cfg) = trainer.ladder();
     let stats = population_stats(ladder, cfg, stats_batches);
     error_rate(ladder, cfg, &stats, x, y)

@@ -59,22 +59,9 @@ fn randomise(ladder: &mut Ladder) {
         .fill_with_distr(Normal::new(1.0f32, 0.3).unwrap());
 }
 
-fn get(t: &impl AsVecLike, i: usize) -> f32 {
-    t.values()[i]
-}
-
-trait AsVecLike {
-    fn values(&self) -> Vec<f32>;
-}
-impl<S: Shape> AsVecLike for Tensor<S, f32, Cpu> {
-    fn values(&self) -> Vec<f32> {
-        self.as_vec()
-    }
-}
-
-/// CE + mean E over [4 labeled; 6 unlabeled] rows with noise off and λ₀ = 1 (so f32 central
-/// differences with h = 2e-3 resolve the gradient); d loss / d θ for one entry
-/// of many parameter tensors, autodiff against central differences.
+/// CE + mean E over [4 labeled; 6 unlabeled] rows with noise off and λ₀ = 1; d loss / d θ for
+/// one entry of many parameter tensors, autodiff against central differences. Measured relative
+/// errors up to 1.0 % (tolerance 2 % plus the f32 rounding term).
 #[test]
 fn full_cost_gradient_matches_finite_differences() {
     for kind in [CombinatorKind::Gauss, CombinatorKind::Sig] {
@@ -124,47 +111,85 @@ fn full_cost_gradient_matches_finite_differences() {
             );
             (out.ce.unwrap() + out.energy.mean()).backward()
         };
+        // Each tensor is checked at its first entry (in index order) whose |analytic gradient|
+        // is at least 0.3 of the tensor's largest (the largest entries sit where the 4- and 6-row
+        // batch norms are most curved), with a relative tolerance of 2 % plus the loss's f32
+        // rounding over 2h, and the finite difference must exceed 20 times that rounding: a
+        // zero or dropped gradient cannot pass. h = 2e-3, and 2e-2 for the combinators'
+        // parameters, and the decoder's weights,
+        // whose gradients are small at λ₀ = 1.
         macro_rules! check {
-            ([$($field:tt)+], $i:expr) => {{
-                let analytic = get(&grads.get(&ladder.$($field)+), $i) as f64;
-                let h = 2e-3f32;
+            ([$($field:tt)+]) => {
+                check!([$($field)+], 2e-3f32)
+            };
+            ([$($field:tt)+], $h:expr) => {{
+                let all = grads.get(&ladder.$($field)+).as_vec();
+                let largest = all.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let i = (0..all.len())
+                    .find(|&k| all[k].abs() >= 0.3 * largest)
+                    .unwrap();
+                let analytic = all[i] as f64;
+                let h: f32 = $h;
                 let base = ladder.$($field)+.as_vec();
                 let mut plus = ladder.clone();
                 let mut v = base.clone();
-                v[$i] += h;
+                v[i] += h;
                 plus.$($field)+.copy_from(&v);
                 let mut minus = ladder.clone();
-                v[$i] -= 2.0 * h;
+                v[i] -= 2.0 * h;
                 minus.$($field)+.copy_from(&v);
                 let numeric = (loss_of(&plus) - loss_of(&minus)) / (2.0 * h as f64);
+                let rel = (numeric - analytic).abs() / analytic.abs();
+                eprintln!("{kind:?} {}[{i}]: numeric {numeric:.6e} analytic {analytic:.6e} rel {rel:.2e}", stringify!($($field)+));
+                // The loss's f32 rounding (about 2e-7 at this loss size) over 2h.
+                let abs_tol = 2e-7 / h as f64;
                 assert!(
-                    (numeric - analytic).abs() < 0.02 * analytic.abs().max(numeric.abs()) + 2e-3,
-                    "{kind:?} {}[{}]: numeric {numeric} vs analytic {analytic}", stringify!($($field)+), $i
+                    (numeric - analytic).abs() < 0.02 * analytic.abs().max(numeric.abs()) + abs_tol,
+                    "{kind:?} {}[{i}]: numeric {numeric} vs analytic {analytic}", stringify!($($field)+)
                 );
-                analytic
+                assert!(
+                    numeric.abs() > 20.0 * abs_tol,
+                    "{kind:?} {}[{i}]: gradient {numeric} too small to test", stringify!($($field)+)
+                );
             }};
         }
-        let mut nonzero = 0;
-        let checked = [
-            check!([e1.w.weight], 5 * PIXELS + 300),
-            check!([e1.beta], 17),
-            check!([e3.w.weight], 44),
-            check!([e6.w.weight], 3),
-            check!([e6.beta], 2),
-            check!([gamma6], 7),
-            check!([v6.weight], 11),
-            check!([v3.weight], 123),
-            check!([v1.weight], 400 * H1 + 20),
-            check!([g6.a[0]], 3),
-            check!([g3.a[6]], 10),
-            check!([g0.a[4]], 350),
-            check!([g0.a[8]], 400),
-        ];
-        nonzero += checked.iter().filter(|g| g.abs() > 1e-3).count();
-        assert!(
-            nonzero >= 6,
-            "{kind:?}: too few non-zero gradients checked: {checked:?}"
+        check!([e1.w.weight]);
+        check!([e1.beta]);
+        check!([e3.w.weight]);
+        check!([e6.w.weight]);
+        check!([e6.beta]);
+        check!([gamma6]);
+        check!([v6.weight], 2e-2);
+        check!([v3.weight], 2e-2);
+        check!([v1.weight], 2e-2);
+        // Of each combinator's vectors a1..a10, the one with the largest gradient (a slot the
+        // kind does not use, such as "sig"'s tenth, has none), and two more at layer 0.
+        let by_size = |slots: Vec<Vec<f32>>| {
+            let size = |v: &Vec<f32>| v.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let mut k: Vec<usize> = (0..slots.len()).collect();
+            k.sort_by(|&a, &b| size(&slots[b]).total_cmp(&size(&slots[a])));
+            k
+        };
+        let k6 = by_size(
+            (0..10)
+                .map(|k| grads.get(&ladder.g6.a[k]).as_vec())
+                .collect(),
         );
+        let k3 = by_size(
+            (0..10)
+                .map(|k| grads.get(&ladder.g3.a[k]).as_vec())
+                .collect(),
+        );
+        let k0 = by_size(
+            (0..10)
+                .map(|k| grads.get(&ladder.g0.a[k]).as_vec())
+                .collect(),
+        );
+        check!([g6.a[k6[0]]], 2e-2);
+        check!([g3.a[k3[0]]], 2e-2);
+        for &k in &k0[..3] {
+            check!([g0.a[k]], 2e-2);
+        }
     }
 }
 

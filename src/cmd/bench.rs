@@ -396,7 +396,7 @@ pub fn main(args: Args) -> Result<()> {
                 &cfg,
                 &dev.tensor_from_vec(x_l.clone(), (b, Const::<PIXELS>)),
             )],
-            b,
+            &[b],
         );
         let eval_runs = (args.steps / 3).max(5);
         record(

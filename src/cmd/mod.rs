@@ -6,3 +6,4 @@ pub mod jobs;
 pub mod plot;
 pub mod run;
 pub mod table2;
+pub mod tuning;

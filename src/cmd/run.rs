@@ -207,7 +207,8 @@ impl Default for RunOptions {
 
 /// Holds `<run>/run.lock` (the owner's pid) while a process trains the run, so that two
 /// processes (two `make`s, two cluster tasks) never write one folder. A lock whose process is
-/// gone (no /proc/<pid>) is stale and taken over.
+/// gone (no /proc/<pid>) is stale and taken over; a lock that cannot be read or holds no pid is
+/// an error (never silently removed).
 pub struct RunLock(std::path::PathBuf);
 
 impl RunLock {
@@ -225,14 +226,34 @@ impl RunLock {
                     return Ok(Self(path));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let pid = std::fs::read_to_string(&path).unwrap_or_default();
-                    let alive = !pid.trim().is_empty()
-                        && Path::new(&format!("/proc/{}", pid.trim())).exists();
+                    // The owner writes its pid right after creating the file: give it a moment.
+                    let mut pid = String::new();
+                    for _ in 0..20 {
+                        pid = std::fs::read_to_string(&path).with_context(|| {
+                            format!(
+                                "cannot read the lock {} (is another process training {}? if not, delete the lock)",
+                                path.display(),
+                                run.display()
+                            )
+                        })?;
+                        if !pid.trim().is_empty() {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    let Ok(pid) = pid.trim().parse::<u32>() else {
+                        anyhow::bail!(
+                            "the lock {} does not hold a process id ({:?}); if no process is training {}, delete it",
+                            path.display(),
+                            pid.trim(),
+                            run.display()
+                        );
+                    };
+                    let alive = Path::new(&format!("/proc/{pid}")).exists();
                     if alive {
                         anyhow::bail!(
-                            "{} is being trained by another process (pid {}); if that is wrong, delete {}",
+                            "{} is being trained by another process (pid {pid}); if that is wrong, delete {}",
                             run.display(),
-                            pid.trim(),
                             path.display()
                         );
                     }
@@ -263,6 +284,12 @@ pub fn execute(
     out: &Path,
     opts: &RunOptions,
 ) -> Result<Option<FinalRow>> {
+    // The budget is derived from the protocol: recompute it, whatever the caller changed.
+    let cfg = &{
+        let mut c = cfg.clone();
+        c.budget = c.budgets();
+        c
+    };
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create run folder {}", out.display()))?;
     let _lock = RunLock::acquire(out)?;
@@ -370,13 +397,15 @@ struct Loop<'a> {
 }
 
 impl Loop<'_> {
-    /// Row-major batches of 100 for the test-time BN statistics (spec: "Test-time BN statistics").
+    /// Row-major batches of `batch_size` for the test-time BN statistics (spec: "Test-time BN
+    /// statistics"); every image counts: a last, smaller batch (150 labels: 100 + 50) is
+    /// weighted by its rows.
     fn stat_batches(&self) -> Vec<&[f32]> {
         let b = self.cfg.ladder.batch_size * PIXELS;
         match self.cfg.ladder.test_bn_stats {
-            TestBnStats::Labeled => self.labeled_images.chunks_exact(b).collect(),
+            TestBnStats::Labeled => self.labeled_images.chunks(b).collect(),
             TestBnStats::AllTrain => self.data.train.images[..self.pool * PIXELS]
-                .chunks_exact(b)
+                .chunks(b)
                 .collect(),
         }
     }
@@ -426,7 +455,7 @@ impl Loop<'_> {
             let done = t + 1;
             let eval_now = done % cfg.eval_every == 0 || done == steps;
             if done % cfg.curve_every == 0 || eval_now {
-                let err = eval_now.then(|| {
+                let evaluated = eval_now.then(|| {
                     ladder::evaluate(
                         trainer,
                         self.stat_batches().into_iter(),
@@ -434,6 +463,14 @@ impl Loop<'_> {
                         &self.scored.labels,
                     )
                 });
+                // A non-finite prediction (finite losses, NaN weights or statistics) is a
+                // divergence, not class 0.
+                if evaluated == Some(None) {
+                    status = format!("diverged@{t}");
+                    curve.push(window.row(t, &last, None, wall()));
+                    break;
+                }
+                let err = evaluated.flatten();
                 curve.push(window.row(t, &last, err, wall()));
                 window = Window::default();
                 if let Some(e) = err {

@@ -657,7 +657,8 @@ fn parzen_table(paths: &Paths, profile: &str) -> Result<Vec<PathBuf>> {
     md.push_str(&format!(
         "\nThe Parzen estimate has a high variance and depends strongly on σ and the dimension \
          (Theis et al. 2016); it ranks models only roughly. Our σ is chosen on the last {} training \
-         images, which the generators saw in training; {} test images are scored.\n",
+         images, held out of these generators' training (they train on the rest, as in the GAN \
+         paper); {} test images are scored.\n",
         rows[0].validation_images, rows[0].test_images
     ));
     write_atomic(&base.with_extension("md"), md.as_bytes())?;

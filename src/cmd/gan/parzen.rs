@@ -1,8 +1,9 @@
 //! The Parzen-window test log-likelihood of a trained generator (Goodfellow et al. 2014,
 //! section 5), on 784 pixels in [0, 1]: σ is chosen from [`SIGMAS`] by the mean
 //! log-likelihood of the last `parzen_validation` training images, then the 10,000 test images
-//! are scored. The generator was trained on all 60,000 training images, so the validation
-//! images were seen in training (the GAN paper held them out); this can favour a smaller σ.
+//! are scored. As in the GAN paper, the validation images are held out of the generator's
+//! training set (a run with `--parzen` trains on the first 60,000 − `parzen_validation`), so
+//! σ is chosen on images the generator never saw.
 
 use crate::data::Mnist;
 use anyhow::Result;
@@ -41,19 +42,29 @@ pub struct ParzenRow {
     pub test_ll_stderr: f64,
 }
 
-/// Draws `n_samples` samples (stream Samples, counter 2) and estimates the test log-likelihood.
+/// Draws `n_samples` samples (stream Samples, counter 2) and estimates the test log-likelihood,
+/// σ chosen on the last `n_validation` training images.
+///
+/// Errors when those images overlap the generator's training images 0..`trained_on`.
 pub fn estimate(
     id: &str,
     trainer: &dyn GanTrainer,
     data: &Mnist,
     n_samples: usize,
     n_validation: usize,
+    trained_on: usize,
 ) -> Result<ParzenRow> {
     let dev: Cpu = Default::default();
     let d = crate::data::PIXELS;
+    let n_train = data.train.len();
+    if n_validation == 0 || n_validation > n_train || trained_on > n_train - n_validation {
+        anyhow::bail!(
+            "Parzen σ would be chosen on training images {}..{n_train}, but the generator trained on images 0..{trained_on}: hold them out (run with --parzen)",
+            n_train.saturating_sub(n_validation)
+        );
+    }
     let samples = crop_to_28(&trainer.samples(n_samples, 2));
     let train = &data.train.images;
-    let n_validation = n_validation.min(data.train.len());
     let validation = &train[train.len() - n_validation * d..];
     let grid = sigmas();
     let (best, means) = select_sigma(&dev, &samples, validation, d, &grid);

@@ -30,8 +30,20 @@ pub struct GanRunConfig {
     pub curve_every: u64,
     pub curve_samples: usize,
     pub final_samples: usize,
+    /// G and D train on training images 0..train_images (60,000: all of them). Runs with a
+    /// Parzen estimate hold the last `parzen_validation` images out, so that σ is chosen on
+    /// images the generator never saw.
+    #[serde(default = "all_train_images")]
+    pub train_images: usize,
     pub config: GanConfig,
 }
+
+fn all_train_images() -> usize {
+    MNIST_TRAIN
+}
+
+/// Images in the MNIST training set.
+pub const MNIST_TRAIN: usize = 60_000;
 
 /// One row of `curve.csv`: means over the G updates since the previous row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,6 +105,7 @@ pub fn resolve(
         curve_every: p.curve_every.max(1),
         curve_samples: p.curve_samples,
         final_samples: p.final_samples,
+        train_images: MNIST_TRAIN,
         config: GanConfig { arch, train },
     };
     Ok((cfg, p))
@@ -193,7 +206,14 @@ pub fn execute(
     let dev = Cpu::seed_from_u64(cfg.seed);
     let mut trainer = build(&dev, &cfg.config, cfg.seed).map_err(anyhow::Error::msg)?;
     let train = &cfg.config.train;
-    let images = super::padded(&data.train);
+    if cfg.train_images == 0 || cfg.train_images > data.train.len() {
+        anyhow::bail!(
+            "train_images = {} must be between 1 and the {} training images",
+            cfg.train_images,
+            data.train.len()
+        );
+    }
+    let images = super::padded(&data.train.slice(0..cfg.train_images));
     let mut batches = RealBatches::new(&images, cfg.seed);
     let steps = train.g_updates;
     let bar = if quiet {
@@ -249,7 +269,8 @@ pub fn execute(
             )?;
         }
         if let Some((n, v)) = extras.parzen {
-            let row = super::parzen::estimate(&cfg.id, trainer.as_ref(), data, n, v)?;
+            let row =
+                super::parzen::estimate(&cfg.id, trainer.as_ref(), data, n, v, cfg.train_images)?;
             write_csv(&out.join("parzen.csv"), std::slice::from_ref(&row))?;
         }
     }
@@ -315,7 +336,8 @@ pub struct Args {
     /// Also write samples.csv (100 samples) for the sample figures.
     #[arg(long)]
     pub samples: bool,
-    /// Also write parzen.csv, the Parzen-window test log-likelihood (profile's sizes).
+    /// Also write parzen.csv, the Parzen-window test log-likelihood (profile's sizes). The run
+    /// then trains without the last `parzen_validation` training images, on which σ is chosen.
     #[arg(long)]
     pub parzen: bool,
     #[arg(long)]
@@ -323,7 +345,19 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<()> {
-    let (cfg, profile) = resolve(&args.paths, &args.profile, &args.id, args.seed)?;
+    let (mut cfg, profile) = resolve(&args.paths, &args.profile, &args.id, args.seed)?;
+    if args.parzen {
+        // σ is chosen on the last `parzen_validation` training images: hold them out.
+        cfg.train_images = MNIST_TRAIN
+            .checked_sub(profile.parzen_validation)
+            .filter(|n| *n > 0)
+            .with_context(|| {
+                format!(
+                    "parzen_validation = {} in profile '{}' leaves no training images",
+                    profile.parzen_validation, args.profile
+                )
+            })?;
+    }
     let out = args
         .out_dir
         .clone()
