@@ -1,6 +1,7 @@
 # LN vs EBGAN-LN (Zhao, Mathieu & LeCun 2017, Table 2) and the rest of the suite.
 #
-#   make table2 [PROFILE=paper|quick|smoke] [JOBS=2 THREADS=1]   every run, then the table
+#   make table2 [PROFILE=quick|medium|paper|smoke] [JOBS=2 THREADS=1]   every run, then the table
+#   make tuning [TUNE_PROFILE=quick ...]               validation runs behind a profile's settings
 #   make figures                                      re-plot every figure from the CSV files
 #   make test                                         the test suite (release build)
 #   make data [MNIST_DIR=...]                         link the MNIST files into data/mnist
@@ -12,7 +13,8 @@
 # Each run is its own target (its final.csv), so the table runs JOBS at a time, finished runs
 # are skipped, and an interrupted table resumes (a run resumes from its last checkpoint).
 
-PROFILE ?= paper
+# The quick profile unless asked: the paper table is about 100 hours of this machine.
+PROFILE ?= quick
 BIN := target/release/ebgan
 # Runs at a time (JOBS) and threads per run (THREADS, i.e. RAYON_NUM_THREADS). On this 2-core
 # machine two one-thread runs at once finish 1.21x the runs per hour of one two-thread run

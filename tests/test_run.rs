@@ -378,3 +378,42 @@ fn ln_matched_is_ebgan_ln_without_its_generator() {
     assert_eq!(key(&c_off), key(&c_m));
     assert_ne!(key(&c_on), key(&c_m));
 }
+
+/// `ebgan run` on a finished folder keeps it and does nothing (exit 0, says so); the data
+/// folder is not even read. Control: without a final.csv the same command does start (and
+/// here fails on the missing data).
+#[test]
+fn a_finished_run_is_not_retrained_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("final.csv"), "finished\n").unwrap();
+    let args = [
+        "run",
+        "--model",
+        "ln",
+        "--labels",
+        "100",
+        "--seed",
+        "1",
+        "--profile",
+        "smoke",
+        "--data-dir",
+        "/nonexistent/mnist",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ];
+    let (code, err) = ebgan(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("is finished") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("final.csv")).unwrap(),
+        "finished\n"
+    );
+    std::fs::remove_file(out.join("final.csv")).unwrap();
+    let (code, err) = ebgan(&args);
+    assert_eq!(code, 1, "{err}");
+}

@@ -570,6 +570,10 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Retrain a run whose folder already holds a finished final.csv (otherwise it is kept and
+    /// nothing is done).
+    #[arg(long)]
+    pub force: bool,
     /// Minutes between checkpoints (a run resumes from its last one).
     #[arg(long, default_value_t = 5.0)]
     pub checkpoint_minutes: f64,
@@ -639,7 +643,19 @@ pub fn main(args: Args) -> Result<()> {
                 .join(format!("seed{}", args.seed))
         }
     });
+    if out.join("final.csv").exists() && !args.force {
+        eprintln!(
+            "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
+            out.display()
+        );
+        return Ok(());
+    }
     let data = crate::data::load_mnist(&crate::data::resolve_dir(args.data_dir.as_deref()))?;
+    if args.force && out.join("final.csv").exists() {
+        // A retraining interrupted half-way must not look finished.
+        std::fs::remove_file(out.join("final.csv"))
+            .with_context(|| format!("cannot remove {}", out.join("final.csv").display()))?;
+    }
     let opts = RunOptions {
         quiet: args.quiet,
         checkpoint_every: std::time::Duration::from_secs_f64(
