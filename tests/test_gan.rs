@@ -143,3 +143,19 @@ fn bad_id_is_one_clear_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("nLayerG"), "{err}");
 }
+
+/// Samples come from whole batches of the training size: 70 samples (batch 64) are the first
+/// 70 of 128, so the last 6 were normalised with 58 others, not among themselves (the
+/// previous sampler, which normalised them alone, fails this).
+#[test]
+fn samples_use_whole_batches() {
+    let (cfg, _) = resolve(&paths(), "smoke", SMALL[1], None).unwrap();
+    assert_eq!(cfg.config.train.batch, 64);
+    let dev = Cpu::seed_from_u64(cfg.seed);
+    let g = gan_variants::harness::build(&dev, &cfg.config, cfg.seed).unwrap();
+    let px = gan_variants::shapes::PIXELS;
+    let a = g.samples(70, 3);
+    let b = g.samples(128, 3);
+    assert_eq!(a.len(), 70 * px);
+    assert_eq!(a[..], b[..70 * px]);
+}

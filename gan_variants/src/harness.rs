@@ -127,8 +127,8 @@ impl StepStats {
 pub trait GanTrainer {
     /// Step t (0-based) on `reals`: k · batch real rows of PIXELS values in [−1, 1].
     fn step(&mut self, t: u64, reals: &[f32]) -> StepStats;
-    /// `n` samples in [−1, 1] (G with batch statistics over batches of the training size),
-    /// from the latent stream (seed, Samples, `counter`).
+    /// `n` samples in [−1, 1] (G with batch statistics over whole batches of the training size,
+    /// the last one cut to `n`), from the latent stream (seed, Samples, `counter`).
     fn samples(&self, n: usize, counter: u64) -> Vec<f32>;
     /// Trainable values of G and D.
     fn num_params(&self) -> (usize, usize);
@@ -262,9 +262,13 @@ impl<const O: usize, L: Losses<O>> GanTrainer for Harness<O, L> {
         let mut out = Vec::with_capacity(n * PIXELS);
         let mut done = 0;
         while done < n {
+            // Always a whole batch of the training size: batch statistics over fewer rows
+            // would make the last samples of a count that is not a multiple of it differ in
+            // kind; the unused rows of the last batch are dropped.
             let rows = b.min(n - done);
-            let z: Rows<LATENT> = normal_rows(&self.dev, &mut rng, rows);
-            out.extend(self.g.forward_untraced(z, &[rows]).tanh().as_vec());
+            let z: Rows<LATENT> = normal_rows(&self.dev, &mut rng, b);
+            let x = self.g.forward_untraced(z, &[b]).tanh().as_vec();
+            out.extend_from_slice(&x[..rows * PIXELS]);
             done += rows;
         }
         out

@@ -196,7 +196,12 @@ pub fn figure(rows: &[TuningRow], path: &Path, profile: &str) -> Result<()> {
     chart
         .configure_mesh()
         .x_labels(8)
-        .x_label_formatter(&|x| format!("{x:.3}").trim_end_matches('0').trim_end_matches('.').to_string())
+        .x_label_formatter(&|x| {
+            format!("{x:.3}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        })
         .light_line_style(WHITE)
         .x_desc("lr scale (× the paper's learning rates)")
         .y_desc("validation error (%)")

@@ -88,6 +88,8 @@ pub fn train(
         // lr × 0.8 per epoch.
         trainer.set_lr(lr * 0.8f64.powi(epoch as i32));
         let mut rng = stream(seed, Stream::DropoutD, epoch as u64);
+        // 60,000 images in batches of 100: no remainder is dropped.
+        debug_assert_eq!(n % batch, 0);
         for idx in order.chunks_exact(batch) {
             x.clear();
             y.clear();
