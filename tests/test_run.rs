@@ -379,15 +379,36 @@ fn ln_matched_is_ebgan_ln_without_its_generator() {
     assert_ne!(key(&c_on), key(&c_m));
 }
 
-/// `ebgan run` on a finished folder keeps it and does nothing (exit 0, says so); the data
-/// folder is not even read. Control: without a final.csv the same command does start (and
-/// here fails on the missing data).
+/// `ebgan run` on a folder finished with the same config keeps it and does nothing (exit 0,
+/// says so; the data folder is not even read); finished with another config it is an error.
+/// Control: without a final.csv the same command does start (and here fails on the missing
+/// data). Tuning overrides without the validation split need an explicit --out-dir.
 #[test]
 fn a_finished_run_is_not_retrained_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("final.csv"), "finished\n").unwrap();
+    // A finished run of another config is an error, not silently kept.
+    let (code, err) = ebgan(&[
+        "run",
+        "--model",
+        "ln",
+        "--labels",
+        "100",
+        "--seed",
+        "1",
+        "--profile",
+        "smoke",
+        "--data-dir",
+        "/nonexistent/mnist",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another config"), "{err}");
+    let cfg = resolve(&common::configs(), "smoke", Model::Ln, 100, 1).unwrap();
+    std::fs::write(out.join("config.toml"), toml::to_string(&cfg).unwrap()).unwrap();
     let args = [
         "run",
         "--model",
@@ -416,4 +437,21 @@ fn a_finished_run_is_not_retrained_without_force() {
     std::fs::remove_file(out.join("final.csv")).unwrap();
     let (code, err) = ebgan(&args);
     assert_eq!(code, 1, "{err}");
+    let (code, err) = ebgan(&[
+        "run",
+        "--model",
+        "ln",
+        "--labels",
+        "100",
+        "--seed",
+        "1",
+        "--profile",
+        "smoke",
+        "--lr-scale",
+        "3",
+        "--data-dir",
+        "/nonexistent/mnist",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--split validation"), "{err}");
 }

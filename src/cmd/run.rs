@@ -41,7 +41,9 @@ pub struct FinalRow {
     pub seed: u64,
     pub profile: String,
     pub steps: u64,
-    /// Test error (fraction) of the clean pass at the end; empty when the run diverged.
+    /// Error (fraction) of the clean pass at the end on the scored split (the test set, or the
+    /// validation images of a `--split validation` run, see its config.toml); empty when the
+    /// run diverged.
     pub test_error: Option<f64>,
     pub wall_seconds: f64,
     /// `ok`, or `diverged@<step>` when a loss became NaN or infinite.
@@ -474,7 +476,11 @@ impl Loop<'_> {
                 curve.push(window.row(t, &last, err, wall()));
                 window = Window::default();
                 if let Some(e) = err {
-                    bar.set_message(format!("test error {:.2}%", 100.0 * e));
+                    let split = match cfg.split {
+                        EvalSplit::Test => "test",
+                        EvalSplit::Validation => "validation",
+                    };
+                    bar.set_message(format!("{split} error {:.2}%", 100.0 * e));
                     write_csv(&out.join("curve.csv"), &curve)?;
                 }
                 // Checkpoints sit at row boundaries, where the curve window is empty.
@@ -490,6 +496,7 @@ impl Loop<'_> {
                 }
                 if stop {
                     bar.finish_and_clear();
+                    write_csv(&out.join("curve.csv"), &curve)?;
                     return Ok(None);
                 }
             }
@@ -629,6 +636,14 @@ pub fn main(args: Args) -> Result<()> {
         args.seed,
         &over,
     )?;
+    if (over.step_scale.is_some() || over.lr_scale.is_some())
+        && cfg.split != EvalSplit::Validation
+        && args.out_dir.is_none()
+    {
+        anyhow::bail!(
+            "--step-scale / --lr-scale without --split validation: give --out-dir (results/tuning/ holds validation runs only, so that no setting is chosen on the test set)"
+        );
+    }
     let out = args.out_dir.clone().unwrap_or_else(|| {
         if over.is_empty() {
             layout.run_dir(&args.profile, args.model, args.labels, args.seed)
@@ -644,6 +659,15 @@ pub fn main(args: Args) -> Result<()> {
         }
     });
     if out.join("final.csv").exists() && !args.force {
+        let saved = std::fs::read_to_string(out.join("config.toml"))
+            .ok()
+            .and_then(|t| RunConfig::parse_saved(&t));
+        if saved.as_ref() != Some(&cfg) {
+            anyhow::bail!(
+                "{} holds a run finished with another config (or without a readable config.toml); --force retrains it, or delete the folder",
+                out.display()
+            );
+        }
         eprintln!(
             "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
             out.display()

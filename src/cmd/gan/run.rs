@@ -206,6 +206,21 @@ pub fn execute(
     let dev = Cpu::seed_from_u64(cfg.seed);
     let mut trainer = build(&dev, &cfg.config, cfg.seed).map_err(anyhow::Error::msg)?;
     let train = &cfg.config.train;
+    if let Some((_, v)) = extras.parzen {
+        // Checked before training: σ must be chosen on images the generator never sees.
+        let n = data.train.len();
+        if v == 0 || v > n {
+            anyhow::bail!("parzen_validation = {v} must be between 1 and the {n} training images");
+        }
+        if cfg.train_images > n - v {
+            anyhow::bail!(
+                "Parzen σ would be chosen on training images {}..{n}, but the generator trains on images 0..{}: train on at most {} (ebgan gan run --parzen does so)",
+                n - v,
+                cfg.train_images,
+                n - v
+            );
+        }
+    }
     if cfg.train_images == 0 || cfg.train_images > data.train.len() {
         anyhow::bail!(
             "train_images = {} must be between 1 and the {} training images",
@@ -350,11 +365,13 @@ pub fn main(args: Args) -> Result<()> {
         // σ is chosen on the last `parzen_validation` training images: hold them out.
         cfg.train_images = MNIST_TRAIN
             .checked_sub(profile.parzen_validation)
-            .filter(|n| *n > 0)
+            .filter(|n| *n > 0 && profile.parzen_validation > 0)
             .with_context(|| {
                 format!(
-                    "parzen_validation = {} in profile '{}' leaves no training images",
-                    profile.parzen_validation, args.profile
+                    "parzen_validation = {} in profile '{}' must be between 1 and {} (it is held out of training)",
+                    profile.parzen_validation,
+                    args.profile,
+                    MNIST_TRAIN - 1
                 )
             })?;
     }
