@@ -389,26 +389,6 @@ fn a_finished_run_is_not_retrained_without_force() {
     let out = dir.path().join("run");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("final.csv"), "finished\n").unwrap();
-    // A finished run of another config is an error, not silently kept.
-    let (code, err) = ebgan(&[
-        "run",
-        "--model",
-        "ln",
-        "--labels",
-        "100",
-        "--seed",
-        "1",
-        "--profile",
-        "smoke",
-        "--data-dir",
-        "/nonexistent/mnist",
-        "--out-dir",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("another config"), "{err}");
-    let cfg = resolve(&common::configs(), "smoke", Model::Ln, 100, 1).unwrap();
-    std::fs::write(out.join("config.toml"), toml::to_string(&cfg).unwrap()).unwrap();
     let args = [
         "run",
         "--model",
@@ -424,6 +404,12 @@ fn a_finished_run_is_not_retrained_without_force() {
         "--out-dir",
         out.to_str().unwrap(),
     ];
+    // A finished run of another config is an error, not silently kept.
+    let (code, err) = ebgan(&args);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another config"), "{err}");
+    let cfg = resolve(&common::configs(), "smoke", Model::Ln, 100, 1).unwrap();
+    std::fs::write(out.join("config.toml"), toml::to_string(&cfg).unwrap()).unwrap();
     let (code, err) = ebgan(&args);
     assert_eq!(code, 0, "{err}");
     assert!(
