@@ -3,6 +3,7 @@
 //! config is written as `config.toml` beside every result before training starts.
 
 use anyhow::{bail, Context, Result};
+use ladder::validate::{at_least, positive, Checked, Invalid};
 use ladder::{EbganProtocol, LadderConfig, LnProtocol};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -107,12 +108,85 @@ pub struct Profile {
     pub seeds: Vec<u64>,
 }
 
+/// Images per class in MNIST's training set, at least (digit 5: 5,421 of 60,000).
+pub const MIN_CLASS_TRAIN: usize = 5_421;
+
+/// A label count is a positive multiple of 10 (n/10 per class) that MNIST's training set can
+/// fill (at most 10 × [`MIN_CLASS_TRAIN`]).
+pub fn check_labels(key: &str, n: usize) -> Checked {
+    if n > 0 && n.is_multiple_of(10) && n <= 10 * MIN_CLASS_TRAIN {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            key,
+            n,
+            format!(
+                "a positive multiple of 10 (n/10 per class) up to {}",
+                10 * MIN_CLASS_TRAIN
+            ),
+        ))
+    }
+}
+
+impl Profile {
+    /// Every field in range: both scales finite and > 0, `curve_every` and `eval_every` ≥ 1,
+    /// `labels` and `seeds` non-empty without repeats, each label count as [`check_labels`].
+    pub fn validate(&self) -> Checked {
+        positive("step_scale", self.step_scale)?;
+        positive("lr_scale", self.lr_scale)?;
+        at_least("curve_every", self.curve_every, 1)?;
+        at_least("eval_every", self.eval_every, 1)?;
+        let lists = [
+            (
+                "labels",
+                format!("{:?}", self.labels),
+                self.labels.is_empty(),
+                distinct(&self.labels),
+            ),
+            (
+                "seeds",
+                format!("{:?}", self.seeds),
+                self.seeds.is_empty(),
+                distinct(&self.seeds),
+            ),
+        ];
+        for (key, text, empty, distinct) in lists {
+            if empty || !distinct {
+                return Err(Invalid::new(key, text, "a non-empty list without repeats"));
+            }
+        }
+        self.labels
+            .iter()
+            .try_for_each(|&n| check_labels("labels", n))
+    }
+}
+
+fn distinct<T: Ord + Clone>(v: &[T]) -> bool {
+    let mut s = v.to_vec();
+    s.sort();
+    s.windows(2).all(|w| w[0] != w[1])
+}
+
 /// The settings file of one model (`configs/<model>.toml`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModelFile<P> {
     ladder: LadderConfig,
     protocol: P,
+}
+
+impl ModelFile<LnProtocol> {
+    fn validate(&self) -> Checked {
+        self.ladder.validate().map_err(|e| e.under("ladder"))?;
+        self.protocol.validate().map_err(|e| e.under("protocol"))
+    }
+}
+
+impl ModelFile<EbganProtocol> {
+    fn validate(&self) -> Checked {
+        self.ladder.validate().map_err(|e| e.under("ladder"))?;
+        self.protocol.validate().map_err(|e| e.under("protocol"))
+    }
 }
 
 /// Everything that determines a run; saved as `config.toml` in the run's folder.
@@ -188,6 +262,22 @@ impl RunConfig {
         out
     }
 
+    /// Every field in range: the ladder, the protocol(s), the label count and the row counts.
+    pub fn validate(&self) -> Checked {
+        self.ladder.validate().map_err(|e| e.under("ladder"))?;
+        if let Some(p) = &self.ln {
+            p.validate().map_err(|e| e.under("ln"))?;
+        }
+        if let Some(p) = &self.ebgan_ln {
+            p.validate().map_err(|e| e.under("ebgan_ln"))?;
+        }
+        check_labels("labels", self.labels)?;
+        positive("step_scale", self.step_scale)?;
+        positive("lr_scale", self.lr_scale)?;
+        at_least("curve_every", self.curve_every, 1)?;
+        at_least("eval_every", self.eval_every, 1)
+    }
+
     /// Parses a saved `config.toml`, with its budget recomputed from its protocol.
     pub fn parse_saved(text: &str) -> Option<Self> {
         let mut c: Self = toml::from_str(text).ok()?;
@@ -221,9 +311,15 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
 }
 
-/// All profiles of `configs/profiles.toml`.
+/// All profiles of `configs/profiles.toml`, each validated.
 pub fn load_profiles(configs: &Path) -> Result<BTreeMap<String, Profile>> {
-    read_toml(&configs.join("profiles.toml"))
+    let path = configs.join("profiles.toml");
+    let all: BTreeMap<String, Profile> = read_toml(&path)?;
+    for (name, p) in &all {
+        p.validate()
+            .map_err(|e| anyhow::anyhow!("invalid config {}: {}", path.display(), e.under(name)))?;
+    }
+    Ok(all)
 }
 
 /// One named profile, with a clear error listing the known ones.
@@ -279,25 +375,24 @@ pub fn resolve_with(
     let mut profile = load_profile(configs, profile_name)?;
     profile.step_scale = over.step_scale.unwrap_or(profile.step_scale);
     profile.lr_scale = over.lr_scale.unwrap_or(profile.lr_scale);
-    for (key, v) in [
-        ("step_scale", profile.step_scale),
-        ("lr_scale", profile.lr_scale),
-    ] {
-        if !(v.is_finite() && v > 0.0) {
-            bail!("profile '{profile_name}': {key} must be a positive number, not {v}");
-        }
-    }
-    if profile.curve_every == 0 || profile.eval_every == 0 {
-        bail!("profile '{profile_name}': curve_every and eval_every must be positive");
-    }
+    let flag = |e: Invalid| anyhow::anyhow!("invalid setting: {e}");
+    positive("--step-scale", profile.step_scale).map_err(flag)?;
+    positive("--lr-scale", profile.lr_scale).map_err(flag)?;
+    check_labels("--labels", labels).map_err(flag)?;
     let (s, r) = (profile.step_scale, profile.lr_scale);
     let ebgan = || -> Result<(LadderConfig, EbganProtocol)> {
-        let f: ModelFile<EbganProtocol> = read_toml(&configs.join("ebgan-ln.toml"))?;
+        let path = configs.join("ebgan-ln.toml");
+        let f: ModelFile<EbganProtocol> = read_toml(&path)?;
+        f.validate()
+            .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
         Ok((f.ladder, f.protocol.scaled(s).lr_scaled(r)))
     };
     let (ladder, ln, ebgan_ln) = match model {
         Model::Ln => {
-            let f: ModelFile<LnProtocol> = read_toml(&configs.join("ln.toml"))?;
+            let path = configs.join("ln.toml");
+            let f: ModelFile<LnProtocol> = read_toml(&path)?;
+            f.validate()
+                .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
             (f.ladder, Some(f.protocol.scaled(s).lr_scaled(r)), None)
         }
         Model::LnMatched => {
@@ -309,18 +404,15 @@ pub fn resolve_with(
             (ladder, None, Some(p))
         }
     };
-    if labels == 0 || !labels.is_multiple_of(10) {
-        bail!("--labels must be a positive multiple of 10 (n/10 per class), not {labels}");
-    }
-    if ladder.batch_size == 0 || labels < ladder.batch_size {
+    if labels < ladder.batch_size {
         bail!(
-            "{labels} labels do not fill one labeled batch of {}",
+            "invalid setting: --labels = {labels} does not fill one labeled batch of ladder.batch_size = {}",
             ladder.batch_size
         );
     }
     let split = over.split.unwrap_or_default();
     if split == EvalSplit::Validation && labels > VALIDATION_TRAIN {
-        bail!("--labels {labels}: the validation split trains on {VALIDATION_TRAIN} images only");
+        bail!("invalid setting: --labels = {labels}: the validation split trains on {VALIDATION_TRAIN} images only");
     }
     let mut cfg = RunConfig {
         model,
@@ -338,5 +430,11 @@ pub fn resolve_with(
         budget: Vec::new(),
     };
     cfg.budget = cfg.budgets();
+    // A scaled protocol is checked again (an lr scale can overflow an f32).
+    cfg.validate().map_err(|e| {
+        anyhow::anyhow!(
+            "invalid setting: profile '{profile_name}' with step_scale {s} and lr_scale {r} gives {e}"
+        )
+    })?;
     Ok(cfg)
 }

@@ -1,6 +1,7 @@
 //! One configuration of the fully connected family (EBGAN paper, appendix C and Table 1),
 //! serde-serialisable, with a canonical id that names its run folder and parses back.
 
+use ladder::validate::{at_least, positive, unit_interval_open, Checked};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -119,6 +120,36 @@ pub const D_WIDTHS: [usize; 4] = [128, 256, 512, 1024];
 /// Numbers of weight layers of Table 1.
 pub const LAYERS: [usize; 4] = [2, 3, 4, 5];
 
+impl TrainSettings {
+    /// Every field in range (keys as in the `[train]` table of `gans.toml`): `batch`,
+    /// `g_updates`, `d_steps` ≥ 1; `dropout_p`, `adam_beta1`, `adam_beta2`, `sgd_momentum` in
+    /// [0, 1); the init stds, `adam_eps` and `bn_eps` > 0.
+    pub fn validate(&self) -> Checked {
+        at_least("batch", self.batch as u64, 1)?;
+        at_least("g_updates", self.g_updates, 1)?;
+        at_least("d_steps", self.d_steps as u64, 1)?;
+        unit_interval_open("dropout_p", self.dropout_p as f64)?;
+        positive("d_init_std", self.d_init_std as f64)?;
+        positive("g_init_std", self.g_init_std as f64)?;
+        unit_interval_open("adam_beta1", self.adam_beta1 as f64)?;
+        unit_interval_open("adam_beta2", self.adam_beta2 as f64)?;
+        positive("adam_eps", self.adam_eps as f64)?;
+        unit_interval_open("sgd_momentum", self.sgd_momentum as f64)?;
+        positive("bn_eps", self.bn_eps as f64)
+    }
+}
+
+impl GanConfig {
+    /// The architecture ([`Arch::validate`]) and the shared settings
+    /// ([`TrainSettings::validate`]), with the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        self.arch.validate().map_err(|e| format!("arch: {e}"))?;
+        self.train
+            .validate()
+            .map_err(|e| e.under("train").to_string())
+    }
+}
+
 impl VariantKind {
     pub fn name(self) -> &'static str {
         match self {
@@ -177,6 +208,9 @@ impl Arch {
         }
         if self.variant != VariantKind::Gan && !(self.margin >= 0.0 && self.margin.is_finite()) {
             return Err(format!("margin = {} must be ≥ 0", self.margin));
+        }
+        if !(self.pt_weight >= 0.0 && self.pt_weight.is_finite()) {
+            return Err(format!("pt_weight = {} must be ≥ 0", self.pt_weight));
         }
         Ok(())
     }
@@ -362,5 +396,54 @@ mod tests {
         ] {
             assert!(Arch::from_id(junk).is_err(), "{junk}");
         }
+    }
+
+    /// Each field of `[train]` at its boundary: the last allowed value passes, the first
+    /// outside fails naming its key; a negative lr, margin or PT weight is refused.
+    #[test]
+    fn train_settings_and_arch_validation_cover_every_field() {
+        let t = TrainSettings {
+            g_updates: 1,
+            ..TrainSettings::default()
+        };
+        assert!(t.validate().is_ok());
+        let key = |f: fn(&mut TrainSettings)| {
+            let mut c = t.clone();
+            f(&mut c);
+            c.validate().unwrap_err().key
+        };
+        assert_eq!(key(|c| c.batch = 0), "batch");
+        assert_eq!(key(|c| c.g_updates = 0), "g_updates");
+        assert_eq!(key(|c| c.d_steps = 0), "d_steps");
+        assert_eq!(key(|c| c.dropout_p = 1.0), "dropout_p");
+        assert_eq!(key(|c| c.d_init_std = 0.0), "d_init_std");
+        assert_eq!(key(|c| c.g_init_std = -0.02), "g_init_std");
+        assert_eq!(key(|c| c.adam_beta1 = 1.5), "adam_beta1");
+        assert_eq!(key(|c| c.adam_beta2 = 1.0), "adam_beta2");
+        assert_eq!(key(|c| c.adam_eps = 0.0), "adam_eps");
+        assert_eq!(key(|c| c.sgd_momentum = -0.1), "sgd_momentum");
+        assert_eq!(key(|c| c.bn_eps = f32::NAN), "bn_eps");
+        let mut c = t.clone();
+        (c.dropout_p, c.sgd_momentum) = (0.0, 0.99);
+        assert!(c.validate().is_ok());
+
+        let ok = GanConfig {
+            arch: Arch::paper_best_ebgan_pt(),
+            train: t,
+        };
+        assert!(ok.validate().is_ok());
+        for f in [
+            (|a: &mut Arch| a.lr = -0.001) as fn(&mut Arch),
+            |a| a.lr = 0.0,
+            |a| a.margin = -1.0,
+            |a| a.pt_weight = -0.1,
+        ] {
+            let mut c = ok.clone();
+            f(&mut c.arch);
+            assert!(c.validate().unwrap_err().starts_with("arch: "));
+        }
+        let mut c = ok.clone();
+        c.train.batch = 0;
+        assert!(c.validate().unwrap_err().starts_with("train.batch = 0"));
     }
 }

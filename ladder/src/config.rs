@@ -1,6 +1,7 @@
 //! Serde settings of the ladder and of the two training protocols (appendix D).
 //! Defaults are the paper's values; every alternative the spec names is selectable here.
 
+use crate::validate::{at_least, at_most_key, non_negative, positive, unit_interval_open, Checked};
 use serde::{Deserialize, Serialize};
 
 /// Lateral combinator g(z̃, u).
@@ -200,6 +201,205 @@ impl EbganProtocol {
     }
 }
 
+impl LadderConfig {
+    /// Every field in range (keys as in the `[ladder]` table): `noise_std`, `lambda0` ≥ 0,
+    /// `bn_eps` > 0, `batch_size` ≥ 1.
+    pub fn validate(&self) -> Checked {
+        non_negative("noise_std", self.noise_std as f64)?;
+        non_negative("lambda0", self.lambda0 as f64)?;
+        positive("bn_eps", self.bn_eps as f64)?;
+        at_least("batch_size", self.batch_size as u64, 1)
+    }
+}
+
+impl AdamSettings {
+    /// `lr` > 0, 0 ≤ `beta1`, `beta2` < 1, `eps` > 0 (Kingma & Ba 2015, Algorithm 1).
+    pub fn validate(&self) -> Checked {
+        positive("lr", self.lr as f64)?;
+        unit_interval_open("beta1", self.beta1 as f64)?;
+        unit_interval_open("beta2", self.beta2 as f64)?;
+        positive("eps", self.eps as f64)
+    }
+}
+
+impl LnProtocol {
+    /// `steps` ≥ 1, `decay_start` ≤ `steps` (else the rate never decays), Adam in range.
+    pub fn validate(&self) -> Checked {
+        at_least("steps", self.steps, 1)?;
+        at_most_key("decay_start", self.decay_start, "steps", self.steps)?;
+        self.adam.validate().map_err(|e| e.under("adam"))
+    }
+}
+
+impl EbganProtocol {
+    /// `margin` ≥ 0, `margin_steps` ≥ 1, `g_steps` ≤ `d_steps` (the generator phase is part
+    /// of the discriminator's run), `d_steps` ≥ 1, `d_decay_start` ≤ `d_steps`, both Adams in
+    /// range. `g_steps` = 0 (no generator) is allowed: it is LN with D's schedule.
+    pub fn validate(&self) -> Checked {
+        non_negative("margin", self.margin as f64)?;
+        at_least("margin_steps", self.margin_steps, 1)?;
+        at_least("d_steps", self.d_steps, 1)?;
+        at_most_key("g_steps", self.g_steps, "d_steps", self.d_steps)?;
+        at_most_key("d_decay_start", self.d_decay_start, "d_steps", self.d_steps)?;
+        self.adam_d.validate().map_err(|e| e.under("adam_d"))?;
+        self.adam_g.validate().map_err(|e| e.under("adam_g"))
+    }
+}
+
 fn scale(steps: u64, factor: f64) -> u64 {
     (steps as f64 * factor).round().max(1.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each field's boundary: the last allowed value passes, the first outside fails with its
+    /// dotted key. The paper's defaults pass.
+    #[test]
+    fn validation_covers_every_field_at_its_boundary() {
+        let key = |r: Checked| r.unwrap_err().key;
+        assert!(LadderConfig::default().validate().is_ok());
+        assert!(LnProtocol::default().validate().is_ok());
+        assert!(EbganProtocol::default().validate().is_ok());
+
+        let l = LadderConfig::default;
+        assert!(LadderConfig {
+            noise_std: 0.0,
+            lambda0: 0.0,
+            ..l()
+        }
+        .validate()
+        .is_ok());
+        assert_eq!(
+            key(LadderConfig {
+                noise_std: -0.1,
+                ..l()
+            }
+            .validate()),
+            "noise_std"
+        );
+        assert_eq!(
+            key(LadderConfig {
+                lambda0: -1.0,
+                ..l()
+            }
+            .validate()),
+            "lambda0"
+        );
+        assert_eq!(
+            key(LadderConfig { bn_eps: 0.0, ..l() }.validate()),
+            "bn_eps"
+        );
+        assert_eq!(
+            key(LadderConfig {
+                batch_size: 0,
+                ..l()
+            }
+            .validate()),
+            "batch_size"
+        );
+
+        let ln = LnProtocol::default;
+        assert!(LnProtocol {
+            steps: 1,
+            decay_start: 1,
+            ..ln()
+        }
+        .validate()
+        .is_ok());
+        assert_eq!(
+            key(LnProtocol {
+                steps: 0,
+                decay_start: 0,
+                ..ln()
+            }
+            .validate()),
+            "steps"
+        );
+        assert_eq!(
+            key(LnProtocol {
+                decay_start: 120_001,
+                ..ln()
+            }
+            .validate()),
+            "decay_start"
+        );
+        let adam = |f: fn(&mut AdamSettings)| {
+            let mut p = ln();
+            f(&mut p.adam);
+            p.validate()
+        };
+        assert!(adam(|a| a.beta1 = 0.0).is_ok());
+        assert_eq!(key(adam(|a| a.lr = 0.0)), "adam.lr");
+        assert_eq!(key(adam(|a| a.lr = -2e-4)), "adam.lr");
+        assert_eq!(key(adam(|a| a.beta1 = 1.5)), "adam.beta1");
+        assert_eq!(key(adam(|a| a.beta1 = 1.0)), "adam.beta1");
+        assert_eq!(key(adam(|a| a.beta2 = -0.1)), "adam.beta2");
+        assert_eq!(key(adam(|a| a.eps = 0.0)), "adam.eps");
+
+        let eb = EbganProtocol::default;
+        assert!(EbganProtocol {
+            margin: 0.0,
+            g_steps: 0,
+            ..eb()
+        }
+        .validate()
+        .is_ok());
+        assert!(EbganProtocol {
+            g_steps: 180_000,
+            d_decay_start: 180_000,
+            ..eb()
+        }
+        .validate()
+        .is_ok());
+        assert_eq!(
+            key(EbganProtocol {
+                margin: -1.0,
+                ..eb()
+            }
+            .validate()),
+            "margin"
+        );
+        assert_eq!(
+            key(EbganProtocol {
+                margin_steps: 0,
+                ..eb()
+            }
+            .validate()),
+            "margin_steps"
+        );
+        assert_eq!(
+            key(EbganProtocol {
+                g_steps: 180_001,
+                ..eb()
+            }
+            .validate()),
+            "g_steps"
+        );
+        assert_eq!(
+            key(EbganProtocol {
+                d_decay_start: 180_001,
+                ..eb()
+            }
+            .validate()),
+            "d_decay_start"
+        );
+        assert_eq!(
+            key(EbganProtocol {
+                d_steps: 0,
+                g_steps: 0,
+                d_decay_start: 0,
+                ..eb()
+            }
+            .validate()),
+            "d_steps"
+        );
+        let mut p = eb();
+        p.adam_g.lr = f32::NAN;
+        assert_eq!(key(p.validate()), "adam_g.lr");
+        let mut p = eb();
+        p.adam_d.beta2 = 1.0;
+        assert_eq!(key(p.validate()), "adam_d.beta2");
+    }
 }

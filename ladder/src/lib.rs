@@ -26,6 +26,7 @@ pub mod rng;
 pub mod schedule;
 pub mod shapes;
 pub mod train;
+pub mod validate;
 
 pub use config::{BnGroups, CombinatorKind, EbganProtocol, LadderConfig, LnProtocol, TestBnStats};
 pub use model::Ladder;

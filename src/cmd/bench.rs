@@ -20,8 +20,8 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Timed steps per measurement (at least 30 for the record).
-    #[arg(long, default_value_t = 30)]
+    /// Timed steps per measurement, ≥ 1 (at least 30 for the record).
+    #[arg(long, default_value_t = 30, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub steps: usize,
     /// Untimed warm-up steps.
     #[arg(long, default_value_t = 5)]

@@ -292,23 +292,8 @@ pub fn execute(
         c.budget = c.budgets();
         c
     };
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create run folder {}", out.display()))?;
-    let _lock = RunLock::acquire(out)?;
-    let config_path = out.join("config.toml");
-    if out.join("checkpoint").exists() || out.join("checkpoint.old").exists() {
-        let saved = std::fs::read_to_string(&config_path)
-            .ok()
-            .and_then(|t| RunConfig::parse_saved(&t));
-        if saved.as_ref() != Some(cfg) {
-            anyhow::bail!(
-                "{} holds a checkpoint of a run with another config; delete its checkpoint/ folder to start afresh",
-                out.display()
-            );
-        }
-    }
-    write_atomic(&config_path, toml::to_string(cfg)?.as_bytes())?;
-    let dev = Cpu::seed_from_u64(cfg.seed);
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("invalid run config for {}: {e}", out.display()))?;
     // Under the validation split the last 10,000 training images are the scored set and
     // nothing else sees them.
     let (pool, scored) = match cfg.split {
@@ -326,6 +311,24 @@ pub fn execute(
         }
     };
     let labeled = labeled_subset(&data.train.labels[..pool], cfg.labels, cfg.seed)?;
+    // Everything above can fail on bad settings or data: nothing is created before this point.
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create run folder {}", out.display()))?;
+    let _lock = RunLock::acquire(out)?;
+    let config_path = out.join("config.toml");
+    if out.join("checkpoint").exists() || out.join("checkpoint.old").exists() {
+        let saved = std::fs::read_to_string(&config_path)
+            .ok()
+            .and_then(|t| RunConfig::parse_saved(&t));
+        if saved.as_ref() != Some(cfg) {
+            anyhow::bail!(
+                "{} holds a checkpoint of a run with another config; delete its checkpoint/ folder to start afresh",
+                out.display()
+            );
+        }
+    }
+    write_atomic(&config_path, toml::to_string(cfg)?.as_bytes())?;
+    let dev = Cpu::seed_from_u64(cfg.seed);
     let mut labeled_images = Vec::with_capacity(labeled.len() * PIXELS);
     for &i in &labeled {
         labeled_images.extend_from_slice(data.train.image(i));
@@ -581,8 +584,8 @@ pub struct Args {
     /// nothing is done).
     #[arg(long)]
     pub force: bool,
-    /// Minutes between checkpoints (a run resumes from its last one).
-    #[arg(long, default_value_t = 5.0)]
+    /// Minutes between checkpoints (a run resumes from its last one); a number ≥ 0.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_minutes)]
     pub checkpoint_minutes: f64,
 }
 
@@ -609,6 +612,14 @@ pub fn parse_scale(s: &str) -> std::result::Result<f64, String> {
         Ok(v)
     } else {
         Err(format!("'{s}' must be a positive finite number"))
+    }
+}
+
+/// A finite number of minutes ≥ 0.
+pub fn parse_minutes(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("'{s}' must be a finite number of minutes ≥ 0")),
     }
 }
 
@@ -682,9 +693,7 @@ pub fn main(args: Args) -> Result<()> {
     }
     let opts = RunOptions {
         quiet: args.quiet,
-        checkpoint_every: std::time::Duration::from_secs_f64(
-            60.0 * args.checkpoint_minutes.max(0.0),
-        ),
+        checkpoint_every: std::time::Duration::from_secs_f64(60.0 * args.checkpoint_minutes),
         stop_after: None,
     };
     let row = execute(&cfg, &data, &out, &opts)?.context("the run stopped early")?;

@@ -16,8 +16,8 @@ pub struct Args {
     pub id: Vec<String>,
     #[arg(long, default_value = "quick")]
     pub profile: String,
-    /// Timed iterations (after 5 warm-up iterations).
-    #[arg(long, default_value_t = 30)]
+    /// Timed iterations (after 5 warm-up iterations), ≥ 1.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: u64,
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,

@@ -34,8 +34,10 @@ pub struct ClassifierRow {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    #[arg(long, default_value_t = 10)]
+    /// Training epochs over the 60,000 training images, ≥ 1.
+    #[arg(long, default_value_t = 10, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub epochs: usize,
+    /// Seed of the initialisation and the batch order.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// MNIST folder (default: $MNIST_DIR, then data/mnist).

@@ -61,6 +61,42 @@ pub struct GanProfile {
     pub parzen_validation: usize,
 }
 
+impl GanProfile {
+    /// Every field in range: `g_updates`, `curve_every` and the sample counts ≥ 1; the
+    /// subsample sizes between 1 and the grid's size (512 EBGAN, 6,144 GAN configurations);
+    /// `parzen_validation` between 1 and 59,999 (it is held out of the 60,000 training images).
+    pub fn validate(&self) -> ladder::validate::Checked {
+        use ladder::validate::{at_least, at_most_key, Invalid};
+        at_least("g_updates", self.g_updates, 1)?;
+        at_least("ebgan_configs", self.ebgan_configs as u64, 1)?;
+        at_most_key(
+            "ebgan_configs",
+            self.ebgan_configs as u64,
+            "the EBGAN grid's size",
+            512,
+        )?;
+        at_least("gan_configs", self.gan_configs as u64, 1)?;
+        at_most_key(
+            "gan_configs",
+            self.gan_configs as u64,
+            "the GAN grid's size",
+            6144,
+        )?;
+        at_least("curve_every", self.curve_every, 1)?;
+        at_least("curve_samples", self.curve_samples as u64, 1)?;
+        at_least("final_samples", self.final_samples as u64, 1)?;
+        at_least("parzen_samples", self.parzen_samples as u64, 1)?;
+        if !(1..run::MNIST_TRAIN).contains(&self.parzen_validation) {
+            return Err(Invalid::new(
+                "parzen_validation",
+                self.parzen_validation,
+                format!("an integer in [1, {}]", run::MNIST_TRAIN - 1),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GansFile {
@@ -82,8 +118,15 @@ pub fn load_profile(configs: &Path, name: &str) -> Result<(TrainSettings, GanPro
             file.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     })?;
+    let invalid =
+        |e: ladder::validate::Invalid| anyhow::anyhow!("invalid config {}: {e}", path.display());
+    for (name, p) in &file.profiles {
+        p.validate()
+            .map_err(|e| invalid(e.under(&format!("profiles.{name}"))))?;
+    }
     let mut train = file.train;
     train.g_updates = profile.g_updates;
+    train.validate().map_err(|e| invalid(e.under("train")))?;
     Ok((train, profile))
 }
 

@@ -102,7 +102,7 @@ pub fn resolve(
         id: id.to_string(),
         profile: profile.to_string(),
         seed: seed.unwrap_or(p.seed),
-        curve_every: p.curve_every.max(1),
+        curve_every: p.curve_every,
         curve_samples: p.curve_samples,
         final_samples: p.final_samples,
         train_images: MNIST_TRAIN,
@@ -199,9 +199,9 @@ pub fn execute(
     extras: Extras,
 ) -> Result<GanFinalRow> {
     let quiet = extras.quiet;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let _lock = RunLock::acquire(out)?;
-    write_atomic(&out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
+    cfg.config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid config of {}: {e}", out.display()))?;
     let start = Instant::now();
     let dev = Cpu::seed_from_u64(cfg.seed);
     let mut trainer = build(&dev, &cfg.config, cfg.seed).map_err(anyhow::Error::msg)?;
@@ -228,6 +228,10 @@ pub fn execute(
             data.train.len()
         );
     }
+    // Every check above can fail: nothing is created before this point.
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let _lock = RunLock::acquire(out)?;
+    write_atomic(&out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
     let images = super::padded(&data.train.slice(0..cfg.train_images));
     let mut batches = RealBatches::new(&images, cfg.seed);
     let steps = train.g_updates;
@@ -355,8 +359,13 @@ pub struct Args {
     /// then trains without the last `parzen_validation` training images, on which σ is chosen.
     #[arg(long)]
     pub parzen: bool,
+    /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Retrain a run whose folder already holds a finished final.csv (otherwise it is kept and
+    /// nothing is done).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn main(args: Args) -> Result<()> {
@@ -379,6 +388,30 @@ pub fn main(args: Args) -> Result<()> {
         .out_dir
         .clone()
         .unwrap_or_else(|| args.paths.run_dir(&args.profile, &args.id));
+    cfg.config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid setting: {e}"))?;
+    if out.join("final.csv").exists() && !args.force {
+        let saved = std::fs::read_to_string(out.join("config.toml"))
+            .ok()
+            .and_then(|t| toml::from_str::<GanRunConfig>(&t).ok());
+        if saved.as_ref() != Some(&cfg) {
+            anyhow::bail!(
+                "{} holds a run finished with another config (or without a readable config.toml); --force retrains it, or delete the folder",
+                out.display()
+            );
+        }
+        eprintln!(
+            "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
+            out.display()
+        );
+        return Ok(());
+    }
+    if args.force && out.join("final.csv").exists() {
+        // A retraining interrupted half-way must not look finished.
+        std::fs::remove_file(out.join("final.csv"))
+            .with_context(|| format!("cannot remove {}", out.join("final.csv").display()))?;
+    }
     let data = crate::data::load_mnist(&crate::data::resolve_dir(args.data_dir.as_deref()))?;
     let classifier = super::classifier::load_or_train(&args.paths.classifier, &data)?;
     let extras = Extras {
