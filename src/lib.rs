@@ -6,4 +6,5 @@ pub mod cmd;
 pub mod config;
 pub mod data;
 pub mod io;
+pub mod results;
 pub mod stats;

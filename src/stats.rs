@@ -18,9 +18,10 @@ pub fn sample_std(x: &[f64]) -> f64 {
 
 /// Welch's unequal-variance t-test: returns (t, degrees of freedom, two-sided p-value).
 /// t = (m_a − m_b) / sqrt(s_a²/n_a + s_b²/n_b), df by Welch–Satterthwaite. None when either
-/// sample has fewer than two values or both have zero variance.
+/// sample has fewer than two values, either holds a non-finite value, or both have zero
+/// variance ("not available", never a panic inside the statistics library).
 pub fn welch_t_test(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
-    if a.len() < 2 || b.len() < 2 {
+    if a.len() < 2 || b.len() < 2 || a.iter().chain(b).any(|v| !v.is_finite()) {
         return None;
     }
     let (na, nb) = (a.len() as f64, b.len() as f64);
@@ -32,6 +33,9 @@ pub fn welch_t_test(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
     let df = (va + vb).powi(2) / (va * va / (na - 1.0) + vb * vb / (nb - 1.0));
     // Two-sided p = I_{df/(df+t²)}(df/2, 1/2), the regularised incomplete beta function: exact
     // in the far tail, where 1 − cdf(|t|) cancels to 0 in f64 below about 1e-16.
+    if !(t.is_finite() && df.is_finite()) {
+        return None;
+    }
     Some((t, df, beta_reg(df / 2.0, 0.5, df / (df + t * t))))
 }
 
@@ -48,6 +52,19 @@ mod tests {
         assert!((t + 2.251436).abs() < 1e-5, "t = {t}");
         assert!((df - 5.520788).abs() < 1e-5, "df = {df}");
         assert!((p - 0.069134).abs() < 1e-5, "p = {p}");
+    }
+
+    /// Fewer than two values, or a NaN or infinity: not available (statrs panics on NaN).
+    /// Control: the same samples without the bad value give a test.
+    #[test]
+    fn welch_is_not_available_for_non_finite_or_too_few_values() {
+        let b = [1.0, 2.0, 3.0];
+        assert!(welch_t_test(&[1.5], &b).is_none());
+        assert!(welch_t_test(&[], &b).is_none());
+        assert!(welch_t_test(&[1.5, f64::NAN, 2.5], &b).is_none());
+        assert!(welch_t_test(&[1.5, f64::INFINITY, 2.5], &b).is_none());
+        assert!(welch_t_test(&[1.0e308, -1.0e308], &b).is_none());
+        assert!(welch_t_test(&[1.5, 2.5], &b).is_some());
     }
 
     /// Far tail: t = 18 with 28 degrees of freedom, p = 2∫₁₈^∞ f₂₈(x) dx = 6.3075e-17 (Simpson's

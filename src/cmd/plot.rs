@@ -8,9 +8,9 @@
 
 use crate::cmd::run::{CurveRow, Paths};
 use crate::cmd::table2::{TableRow, PAPER_LABELS, PAPER_ROWS};
-use crate::config::{load_profile, Layout, Model};
+use crate::config::{load_profile, resolve, Layout, Model};
 use crate::io::read_csv;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -185,7 +185,9 @@ fn load_curves(layout: &Layout, profile: &str) -> Result<Curves> {
             for &seed in &p.seeds {
                 let dir = layout.run_dir(profile, model, labels, seed);
                 if dir.join("final.csv").exists() {
-                    let rows: Vec<CurveRow> = read_csv(&dir.join("curve.csv"))?;
+                    let steps =
+                        resolve(&layout.configs, profile, model, labels, seed)?.total_steps();
+                    let rows = crate::results::read_curve(&dir.join("curve.csv"), steps)?;
                     out.entry(model)
                         .or_default()
                         .entry(labels)
@@ -324,22 +326,7 @@ pub fn sample_grid(samples: &[Vec<u8>], path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Reads `samples.csv` (header, then one image of 784 bytes a row).
-pub fn read_samples(path: &Path) -> Result<Vec<Vec<u8>>> {
-    let mut r =
-        csv::Reader::from_path(path).with_context(|| format!("cannot open {}", path.display()))?;
-    r.records()
-        .map(|rec| {
-            let rec = rec?;
-            rec.iter()
-                .map(|v| {
-                    v.parse::<u8>()
-                        .with_context(|| format!("{}: bad pixel {v}", path.display()))
-                })
-                .collect()
-        })
-        .collect()
-}
+pub use crate::results::read_samples;
 
 /// Every figure of one profile, from its CSV files.
 pub fn profile_figures(layout: &Layout, profile: &str) -> Result<Vec<std::path::PathBuf>> {

@@ -292,8 +292,7 @@ pub fn execute(
         c.budget = c.budgets();
         c
     };
-    cfg.validate()
-        .map_err(|e| anyhow::anyhow!("invalid run config for {}: {e}", out.display()))?;
+
     // Under the validation split the last 10,000 training images are the scored set and
     // nothing else sees them.
     let (pool, scored) = match cfg.split {

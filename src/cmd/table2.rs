@@ -78,6 +78,10 @@ pub struct Table {
     pub other_config: Vec<(Model, usize, u64)>,
     /// Each model's optimisers' budgets under this profile.
     pub budgets: Vec<(Model, Vec<Budget>)>,
+    /// The build (commit) most finished runs were made by.
+    pub majority_build: Option<String>,
+    /// Finished runs made by another build: (model, labels, seed, build).
+    pub other_build: Vec<(Model, usize, u64, String)>,
 }
 
 /// The baselines EBGAN-LN is compared with, in the table's order.
@@ -106,8 +110,10 @@ fn empty_row(source: &str, model: &str, labels: usize) -> TableRow {
     }
 }
 
-/// Reads every expected run of `profile` (its labels × seeds × every model).
-pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
+/// Reads every expected run of `profile` (its labels × seeds × every model). A result file
+/// that fails validation ([`crate::results::read_final`]) is an error, or with `skip_bad` a
+/// failed run listed with the reason.
+pub fn aggregate(layout: &Layout, profile: &str, skip_bad: bool) -> Result<Table> {
     let p = load_profile(&layout.configs, profile)?;
     let mut rows = Vec::new();
     for (name, cells) in PAPER_ROWS {
@@ -125,6 +131,7 @@ pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
     let mut missing = Vec::new();
     let mut failed = Vec::new();
     let mut other_config = Vec::new();
+    let mut builds: Vec<(Model, usize, u64, String)> = Vec::new();
     for &labels in &p.labels {
         let mut errors: Vec<Vec<f64>> = Vec::new();
         for model in Model::ALL {
@@ -147,11 +154,24 @@ pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
                     n_other += 1;
                     continue;
                 }
-                let row: FinalRow = read_csv(&path)?
-                    .pop()
-                    .ok_or_else(|| anyhow::anyhow!("{} has no row", path.display()))?;
+                let row: FinalRow = match crate::results::read_final(&path, &expected) {
+                    Ok(row) => row,
+                    Err(e) if skip_bad => {
+                        failed.push((model, labels, seed, format!("bad result file: {e:#}")));
+                        n_failed += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(e.context(
+                            "a result file is invalid: fix or delete the run (make reruns it), or pass --skip-bad to count it as failed",
+                        ))
+                    }
+                };
                 match (row.status.as_str(), row.test_error) {
-                    ("ok", Some(e)) => ok.push(100.0 * e),
+                    ("ok", Some(e)) => {
+                        ok.push(100.0 * e);
+                        builds.push((model, labels, seed, row.code.clone()));
+                    }
                     _ => {
                         failed.push((model, labels, seed, row.status.clone()));
                         n_failed += 1;
@@ -192,6 +212,20 @@ pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
             ));
         }
     }
+    // The build most runs came from; runs of other builds are listed in the notes.
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (.., code) in &builds {
+        *counts.entry(code.as_str()).or_default() += 1;
+    }
+    let majority = counts
+        .iter()
+        .max_by_key(|(code, n)| (**n, std::cmp::Reverse(**code)))
+        .map(|(code, _)| code.to_string());
+    let other_build = builds
+        .iter()
+        .filter(|b| Some(&b.3) != majority.as_ref())
+        .cloned()
+        .collect();
     Ok(Table {
         profile: profile.into(),
         labels: p.labels.clone(),
@@ -200,6 +234,8 @@ pub fn aggregate(layout: &Layout, profile: &str) -> Result<Table> {
         failed,
         other_config,
         budgets,
+        majority_build: majority,
+        other_build,
     })
 }
 
@@ -383,6 +419,23 @@ generator adds."
     for (m, l, k, st) in &t.failed {
         let _ = writeln!(s, "- {} labels={l} seed={k}: {st}", m.label());
     }
+    if let Some(b) = &t.majority_build {
+        let ok: usize = t
+            .rows
+            .iter()
+            .filter(|r| r.source == "ours")
+            .filter_map(|r| r.seeds_ok)
+            .sum();
+        let _ = writeln!(
+            s,
+            "Build: {} of the {ok} runs with status ok were made by `{b}`; by other builds: {}",
+            ok - t.other_build.len(),
+            t.other_build.len()
+        );
+        for (m, l, k, code) in &t.other_build {
+            let _ = writeln!(s, "- {} labels={l} seed={k}: `{code}`", m.label());
+        }
+    }
     if !t.other_config.is_empty() {
         let _ = writeln!(
             s,
@@ -403,12 +456,45 @@ pub struct Args {
     pub profile: String,
     #[command(flatten)]
     pub paths: Paths,
+    /// List runs whose final.csv is invalid and count them as failed, instead of stopping
+    /// with an error that names the file.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Write the table even if it has fewer finished runs than the table already there
+    /// (otherwise that is an error, so that a partial rerun never replaces a committed table).
+    #[arg(long)]
+    pub allow_partial: bool,
+}
+
+fn finished_in_saved_rows(rows: &[TableRow]) -> usize {
+    rows.iter()
+        .filter(|r| r.source == "ours")
+        .map(|r| r.seeds_ok.unwrap_or(0) + r.seeds_failed.unwrap_or(0))
+        .sum()
+}
+
+/// Finished runs (status ok or failed) of a saved `table2_<profile>.csv`; 0 when absent or
+/// unreadable (a table that cannot be read is no table to protect).
+fn finished_in_saved(path: &std::path::Path) -> usize {
+    read_csv::<TableRow>(path)
+        .map(|rows| finished_in_saved_rows(&rows))
+        .unwrap_or(0)
 }
 
 pub fn main(args: Args) -> Result<()> {
     let layout = args.paths.layout();
-    let table = aggregate(&layout, &args.profile)?;
+    let table = aggregate(&layout, &args.profile, args.skip_bad)?;
     let base = layout.results.join(format!("table2_{}", args.profile));
+    let (before, now) = (
+        finished_in_saved(&base.with_extension("csv")),
+        finished_in_saved_rows(&table.rows),
+    );
+    if now < before && !args.allow_partial {
+        anyhow::bail!(
+            "{} has {before} finished runs, this table only {now}: not replaced (--allow-partial, or ALLOW_PARTIAL=1 for make, replaces it)",
+            base.with_extension("csv").display()
+        );
+    }
     write_csv(&base.with_extension("csv"), &table.rows)?;
     let md = render_markdown(&table);
     write_atomic(&base.with_extension("md"), md.as_bytes())?;

@@ -7,7 +7,7 @@
 use crate::cmd::plot::plot_err;
 use crate::cmd::run::{FinalRow, Paths};
 use crate::config::{EvalSplit, Model, RunConfig};
-use crate::io::{read_csv, write_atomic, write_csv};
+use crate::io::{write_atomic, write_csv};
 use crate::stats::{mean, sample_std};
 use anyhow::{Context, Result};
 use plotters::prelude::*;
@@ -61,9 +61,7 @@ fn finished_runs(dir: &Path) -> Result<Vec<(RunConfig, FinalRow, PathBuf)>> {
                         run.display()
                     );
                 }
-                let row: FinalRow = read_csv(&p)?
-                    .pop()
-                    .with_context(|| format!("{} has no row", p.display()))?;
+                let row: FinalRow = crate::results::read_final(&p, &cfg)?;
                 out.push((cfg, row, run));
             }
         }

@@ -46,9 +46,8 @@ pub fn finished_in(dir: &Path) -> Result<BTreeMap<String, GanFinalRow>> {
         for e in entries.flatten() {
             let f = e.path().join("final.csv");
             if f.exists() {
-                for r in read_csv::<GanFinalRow>(&f)? {
-                    runs.insert(r.id.clone(), r);
-                }
+                let r = crate::results::read_gan_final(&f)?;
+                runs.insert(r.id.clone(), r);
             }
         }
     }
@@ -516,7 +515,10 @@ fn named_curves(
         let id = a.id();
         let Some(r) = runs.get(&id) else { continue };
         table.push((format!("paper's best {name}"), r));
-        let curve: Vec<GanCurveRow> = read_csv(&dir.join(&id).join("curve.csv"))?;
+        let curve: Vec<GanCurveRow> = crate::results::read_rows(
+            &dir.join(&id).join("curve.csv"),
+            &crate::results::GAN_CURVE_COLUMNS,
+        )?;
         let points = curve
             .iter()
             .filter(|c| c.i_prime.is_finite())

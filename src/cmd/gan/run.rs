@@ -199,9 +199,6 @@ pub fn execute(
     extras: Extras,
 ) -> Result<GanFinalRow> {
     let quiet = extras.quiet;
-    cfg.config
-        .validate()
-        .map_err(|e| anyhow::anyhow!("invalid config of {}: {e}", out.display()))?;
     let start = Instant::now();
     let dev = Cpu::seed_from_u64(cfg.seed);
     let mut trainer = build(&dev, &cfg.config, cfg.seed).map_err(anyhow::Error::msg)?;
