@@ -33,7 +33,16 @@ SEEDS_smoke := 1 2
 SEEDS ?= $(SEEDS_$(PROFILE))
 
 # Ordered by labels, then seed, then model, so that finished pairs arrive early.
-RUNS := $(foreach l,$(LABELS),$(foreach s,$(SEEDS),$(foreach m,$(MODELS),results/runs/$(PROFILE)/$(m)/labels$(l)/seed$(s)/final.csv)))
+# Where runs and tables go: RESULTS=../my-results make table2 reproduces the table from scratch
+# in another folder (the committed results/ stays as it is).
+RESULTS ?= results
+# Checkpoints: every CHECKPOINT_MINUTES minutes and every CHECKPOINT_STEPS steps (0: by time
+# only). Ctrl-C or SIGTERM also checkpoints; `make table2` again resumes every run.
+CHECKPOINT_MINUTES ?= 5
+CHECKPOINT_STEPS ?= 1000
+# ALLOW_PARTIAL=1: let a table with fewer finished runs replace the one already written.
+ALLOW_PARTIAL ?=
+RUNS := $(foreach l,$(LABELS),$(foreach s,$(SEEDS),$(foreach m,$(MODELS),$(RESULTS)/runs/$(PROFILE)/$(m)/labels$(l)/seed$(s)/final.csv)))
 
 # `make runs-per-hour`: the same four runs of RPH_PROFILE (default quick; LN and EBGAN-LN, 100
 # labels, seeds 1 and 2)
@@ -82,15 +91,22 @@ ifeq ($(BIN),target/release/ebgan)
 	cargo build --release --locked
 endif
 
+# Every run (JOBS at a time, finished ones reused), then the table. Exits non-zero when a run
+# failed (the table is still rebuilt from the runs that finished).
 table2: build
-	-@$(MAKE) --no-print-directory -k -j$(JOBS) runs PROFILE=$(PROFILE) SEEDS="$(SEEDS)"
-	$(BIN) table2 --profile $(PROFILE)
+	@n=0; for f in $(RUNS); do [ -e $$f ] && n=$$((n+1)); done; \
+	  echo "$$n of $(words $(RUNS)) runs of profile $(PROFILE) already finished under $(RESULTS)/runs, reused"
+	@status=0; $(MAKE) --no-print-directory -k -j$(JOBS) runs PROFILE=$(PROFILE) SEEDS="$(SEEDS)" RESULTS=$(RESULTS) || status=$$?; \
+	  $(BIN) table2 --profile $(PROFILE) --results $(RESULTS) $(if $(ALLOW_PARTIAL),--allow-partial) || exit $$?; \
+	  if [ $$status -ne 0 ]; then echo "some runs failed (see the errors above); the table holds the others" >&2; fi; \
+	  exit $$status
 
 runs: $(RUNS)
 
-# results/runs/<profile>/<model>/labels<n>/seed<k>/final.csv
-results/runs/%/final.csv: | build
-	$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) run \
+# <results>/runs/<profile>/<model>/labels<n>/seed<k>/final.csv
+$(RESULTS)/runs/%/final.csv: | build
+	$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) run --results $(RESULTS) \
+	  --checkpoint-minutes $(CHECKPOINT_MINUTES) --checkpoint-steps $(CHECKPOINT_STEPS) \
 	  --profile $(word 1,$(subst /, ,$*)) --model $(word 2,$(subst /, ,$*)) \
 	  --labels $(patsubst labels%,%,$(word 3,$(subst /, ,$*))) \
 	  --seed $(patsubst seed%,%,$(word 4,$(subst /, ,$*)))

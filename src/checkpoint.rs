@@ -8,7 +8,7 @@
 //! swapped in by renames, so an interruption never leaves a half-written one.
 
 use crate::cmd::run::CurveRow;
-use crate::io::{read_csv, write_atomic, write_csv};
+use crate::io::{write_atomic, write_csv};
 use anyhow::{bail, Context, Result};
 use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors};
 use ladder::optim::AdamState;
@@ -23,6 +23,10 @@ pub struct ResumeState {
     pub step: u64,
     /// Wall-clock seconds spent before this checkpoint.
     pub wall_seconds: f64,
+    /// The sums of the curve row in progress (steps since the last row); absent in checkpoints
+    /// written at row boundaries by older builds (an empty window).
+    #[serde(default)]
+    pub window: Option<crate::cmd::run::Window>,
 }
 
 const MAGIC: &[u8; 8] = b"EBADAM1\0";
@@ -31,7 +35,9 @@ fn dir(run: &Path) -> PathBuf {
     run.join("checkpoint")
 }
 
-/// Writes a checkpoint of `trainer` after `state.step` steps.
+/// Writes a checkpoint of `trainer` after `state.step` steps. On any error (a full disk, say)
+/// the partial `checkpoint.tmp/` is removed, the previous checkpoint stays as it was, and the
+/// error names the file that could not be written.
 pub fn save(
     run: &Path,
     trainer: &mut impl Trainer,
@@ -39,35 +45,58 @@ pub fn save(
     curve: &[CurveRow],
 ) -> Result<()> {
     let tmp = run.join("checkpoint.tmp");
+    let written = write_into(&tmp, trainer, state, curve);
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.context(format!(
+            "checkpoint of {} not written (the previous one, if any, is kept)",
+            run.display()
+        )));
+    }
+    let (cur, old) = (dir(run), run.join("checkpoint.old"));
+    let swap = || -> std::io::Result<()> {
+        if old.exists() {
+            std::fs::remove_dir_all(&old)?;
+        }
+        if cur.exists() {
+            std::fs::rename(&cur, &old)?;
+        }
+        std::fs::rename(&tmp, &cur)?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old)?;
+        }
+        Ok(())
+    };
+    swap().with_context(|| format!("cannot move {} into place", cur.display()))
+}
+
+/// The files of a checkpoint, into the fresh folder `tmp`.
+fn write_into(
+    tmp: &Path,
+    trainer: &mut impl Trainer,
+    state: &ResumeState,
+    curve: &[CurveRow],
+) -> Result<()> {
     if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
+        std::fs::remove_dir_all(tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
     }
-    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    std::fs::create_dir_all(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let (ladder, generator) = trainer.modules_mut();
+    let path = tmp.join("ladder.safetensors");
     ladder
-        .save_safetensors(tmp.join("ladder.safetensors"))
-        .map_err(|e| anyhow::anyhow!("saving the ladder: {e:?}"))?;
+        .save_safetensors(&path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e:?}", path.display()))?;
     if let Some(g) = generator {
-        g.save_safetensors(tmp.join("generator.safetensors"))
-            .map_err(|e| anyhow::anyhow!("saving the generator: {e:?}"))?;
+        let path = tmp.join("generator.safetensors");
+        g.save_safetensors(&path)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e:?}", path.display()))?;
     }
-    std::fs::write(
-        tmp.join("adam.bin"),
-        encode_adam(&trainer.optimiser_states()),
+    write_atomic(
+        &tmp.join("adam.bin"),
+        &encode_adam(&trainer.optimiser_states()),
     )?;
     write_csv(&tmp.join("curve.csv"), curve)?;
     write_atomic(&tmp.join("state.toml"), toml::to_string(state)?.as_bytes())?;
-    let (cur, old) = (dir(run), run.join("checkpoint.old"));
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
-    }
-    if cur.exists() {
-        std::fs::rename(&cur, &old)?;
-    }
-    std::fs::rename(&tmp, &cur)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
-    }
     Ok(())
 }
 
@@ -101,7 +130,18 @@ pub fn load(
     trainer
         .set_optimiser_states(&states)
         .map_err(|e| what(&e))?;
-    let curve = read_csv(&d.join("curve.csv"))?;
+    // The curve rows so far must end at the checkpoint's step (checkpoints sit at row
+    // boundaries): a resumed run never finishes with rows silently missing.
+    let curve = crate::results::read_curve(&d.join("curve.csv"), u64::MAX)
+        .map_err(|e| what(&format!("{e:#}")))?;
+    let rows_end = curve.last().map_or(0, |r| r.step + 1);
+    let open = state.window.as_ref().map_or(0, |w| w.steps());
+    if state.step == 0 || rows_end + open != state.step {
+        return Err(what(&format!(
+            "its curve.csv covers {rows_end} steps and its open row {open}, but its state.toml says {} steps are done",
+            state.step
+        )));
+    }
     Ok(Some((state, curve)))
 }
 

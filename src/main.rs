@@ -60,9 +60,16 @@ fn main() -> ExitCode {
         .and_then(|pool| pool.install(|| run(cli)));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<ebgan::cmd::run::Interrupted>() {
+            // 128 + SIGINT, as a shell reports a process stopped by Ctrl-C.
+            Some(i) => {
+                eprintln!("{i}");
+                ExitCode::from(130)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

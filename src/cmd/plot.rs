@@ -48,14 +48,24 @@ pub fn step_tick(x: f64) -> String {
 }
 
 /// Grouped bars of our mean ± std per label count, the paper's LN (as reproduced in the EBGAN
-/// paper) and EBGAN-LN as markers.
-pub fn table2_figure(rows: &[TableRow], path: &Path, profile: &str) -> Result<()> {
-    let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_err)?;
+/// paper) and EBGAN-LN as markers. Without a finished run there is nothing of ours to show:
+/// the figure is not drawn (an existing one is kept) and `false` is returned, with a message.
+pub fn table2_figure(rows: &[TableRow], path: &Path, profile: &str) -> Result<bool> {
     let ours: Vec<&TableRow> = rows
         .iter()
         .filter(|r| r.source == "ours" && r.mean_error_pct.is_some())
         .collect();
+    if ours.is_empty() {
+        eprintln!(
+            "{}: no finished run to plot, figure not drawn",
+            path.display()
+        );
+        return Ok(false);
+    }
+    let tmp = crate::io::TempFile::beside(path)?;
+    let tmp_path = tmp.path().to_path_buf();
+    let root = BitMapBackend::new(&tmp_path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
     let mut labels: Vec<usize> = rows
         .iter()
         .filter(|r| r.source == "ours")
@@ -165,7 +175,8 @@ pub fn table2_figure(rows: &[TableRow], path: &Path, profile: &str) -> Result<()
         .draw()
         .map_err(plot_err)?;
     root.present().map_err(plot_err)?;
-    Ok(())
+    tmp.commit()?;
+    Ok(true)
 }
 
 /// One plotted series: name, colour, and per step (step, mean, min, max) over seeds.
@@ -234,7 +245,9 @@ fn panels(path: &Path, title: &str, y_desc: &str, curves: &Curves, series: Serie
     if labels.is_empty() {
         return Ok(());
     }
-    let root = BitMapBackend::new(path, (420 * labels.len() as u32, 420)).into_drawing_area();
+    let tmp = crate::io::TempFile::beside(path)?;
+    let tmp_path = tmp.path().to_path_buf();
+    let root = BitMapBackend::new(&tmp_path, (420 * labels.len() as u32, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
     let areas = root.split_evenly((1, labels.len()));
     for (area, l) in areas.iter().zip(&labels) {
@@ -305,12 +318,15 @@ fn panels(path: &Path, title: &str, y_desc: &str, curves: &Curves, series: Serie
         }
     }
     root.present().map_err(plot_err)?;
+    tmp.commit()?;
     Ok(())
 }
 
 /// A 10×10 grid of 28×28 samples (bytes), each pixel drawn 2×2.
 pub fn sample_grid(samples: &[Vec<u8>], path: &Path) -> Result<()> {
-    let root = BitMapBackend::new(path, (10 * 28 * 2, 10 * 28 * 2)).into_drawing_area();
+    let tmp = crate::io::TempFile::beside(path)?;
+    let tmp_path = tmp.path().to_path_buf();
+    let root = BitMapBackend::new(&tmp_path, (10 * 28 * 2, 10 * 28 * 2)).into_drawing_area();
     root.fill(&BLACK).map_err(plot_err)?;
     for (k, img) in samples.iter().take(100).enumerate() {
         let (gx, gy) = ((k % 10) as i32 * 56, (k / 10) as i32 * 56);
@@ -323,6 +339,7 @@ pub fn sample_grid(samples: &[Vec<u8>], path: &Path) -> Result<()> {
         }
     }
     root.present().map_err(plot_err)?;
+    tmp.commit()?;
     Ok(())
 }
 
@@ -335,10 +352,15 @@ pub fn profile_figures(layout: &Layout, profile: &str) -> Result<Vec<std::path::
     let table = base.with_extension("csv");
     if table.exists() {
         let png = base.with_extension("png");
-        table2_figure(&read_csv(&table)?, &png, profile)?;
-        made.push(png);
+        if table2_figure(&read_csv(&table)?, &png, profile)? {
+            made.push(png);
+        }
     }
     let curves = load_curves(layout, profile)?;
+    if curves.is_empty() {
+        eprintln!("profile {profile}: no finished run, curve and sample figures not drawn");
+        return Ok(made);
+    }
     let p = |suffix: &str| {
         layout
             .results

@@ -142,9 +142,10 @@ impl Batches {
     }
 }
 
-/// Window sums for one curve row.
-#[derive(Default)]
-struct Window {
+/// Window sums for one curve row (saved in a checkpoint, so that a run can stop at any step
+/// and resume with its next row unchanged).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Window {
     n: f64,
     ce: f64,
     real: f64,
@@ -156,6 +157,10 @@ struct Window {
 }
 
 impl Window {
+    /// Steps summed so far.
+    pub fn steps(&self) -> u64 {
+        self.n as u64
+    }
     fn add(&mut self, s: &StepStats) {
         self.n += 1.0;
         self.ce += s.ce as f64;
@@ -193,16 +198,46 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Minimum wall time between checkpoints (taken at curve-row boundaries).
     pub checkpoint_every: std::time::Duration,
+    /// Also checkpoint every this many steps (0: by time only), so that a short run killed
+    /// without warning does not restart from zero.
+    pub checkpoint_steps: u64,
     /// Stop after this many steps, with a checkpoint, as an interruption would (tests).
     pub stop_after: Option<u64>,
+    /// Set by SIGINT / SIGTERM: checkpoint at the next step boundary and stop with
+    /// [`Interrupted`].
+    pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
+
+/// A run stopped by SIGINT or SIGTERM after writing its checkpoint (exit code 130).
+#[derive(Debug)]
+pub struct Interrupted {
+    pub run: std::path::PathBuf,
+    pub step: u64,
+    pub steps: u64,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted at step {} of {}: checkpoint written to {}/checkpoint; run the same command again to resume",
+            self.step,
+            self.steps,
+            self.run.display()
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
             quiet: true,
             checkpoint_every: std::time::Duration::from_secs(300),
+            checkpoint_steps: 0,
             stop_after: None,
+            interrupt: None,
         }
     }
 }
@@ -314,6 +349,7 @@ pub fn execute(
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create run folder {}", out.display()))?;
     let _lock = RunLock::acquire(out)?;
+    remove_orphans(out)?;
     let config_path = out.join("config.toml");
     if out.join("checkpoint").exists() || out.join("checkpoint.old").exists() {
         let saved = std::fs::read_to_string(&config_path)
@@ -364,6 +400,26 @@ pub fn execute(
         crate::checkpoint::remove(out)?;
     }
     Ok(row)
+}
+
+/// Removes temporary files a killed process left in `run` (`.<name>.<pid>.tmp.<ext>`, and a
+/// partial `checkpoint.tmp/`): the lock is held, so no other process is writing them.
+fn remove_orphans(run: &Path) -> Result<()> {
+    let entries =
+        std::fs::read_dir(run).with_context(|| format!("cannot read {}", run.display()))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp") {
+            std::fs::remove_file(e.path())
+                .with_context(|| format!("cannot remove {}", e.path().display()))?;
+        }
+    }
+    let tmp = run.join("checkpoint.tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)
+            .with_context(|| format!("cannot remove {}", tmp.display()))?;
+    }
+    Ok(())
 }
 
 /// Writes samples as CSV, one image a row, pixels rounded to bytes 0..=255.
@@ -419,10 +475,11 @@ impl Loop<'_> {
     fn train(&self, batches: &mut Batches, trainer: &mut impl Trainer) -> Result<Option<FinalRow>> {
         let (cfg, out) = (self.cfg, self.out);
         let steps = trainer.total_steps();
-        let (first, mut curve, wall_before) = match crate::checkpoint::load(out, trainer)? {
-            Some((state, curve)) => (state.step, curve, state.wall_seconds),
-            None => (0, Vec::new(), 0.0),
-        };
+        let (first, mut curve, wall_before, saved_window) =
+            match crate::checkpoint::load(out, trainer)? {
+                Some((state, curve)) => (state.step, curve, state.wall_seconds, state.window),
+                None => (0, Vec::new(), 0.0, None),
+            };
         let start = Instant::now();
         let wall = || wall_before + start.elapsed().as_secs_f64();
         let bar = if self.opts.quiet {
@@ -445,7 +502,7 @@ impl Loop<'_> {
         bar.set_position(first);
         bar.reset_eta();
         let mut last_checkpoint = Instant::now();
-        let mut window = Window::default();
+        let mut window = saved_window.unwrap_or_default();
         let mut status = "ok".to_string();
         for t in first..steps {
             batches.fill(t, &self.data.train);
@@ -485,20 +542,39 @@ impl Loop<'_> {
                     bar.set_message(format!("{split} error {:.2}%", 100.0 * e));
                     write_csv(&out.join("curve.csv"), &curve)?;
                 }
-                // Checkpoints sit at row boundaries, where the curve window is empty.
-                let stop = self.opts.stop_after == Some(done);
-                if done < steps && (stop || last_checkpoint.elapsed() >= self.opts.checkpoint_every)
-                {
-                    let state = crate::checkpoint::ResumeState {
-                        step: done,
-                        wall_seconds: wall(),
-                    };
-                    crate::checkpoint::save(out, trainer, &state, &curve)?;
-                    last_checkpoint = Instant::now();
-                }
-                if stop {
+            }
+            // A checkpoint can sit at any step: the open curve window is saved with it.
+            let stop = self.opts.stop_after == Some(done);
+            let interrupted = self
+                .opts
+                .interrupt
+                .as_ref()
+                .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed));
+            let every_n = self.opts.checkpoint_steps > 0 && done % self.opts.checkpoint_steps == 0;
+            if done < steps
+                && (stop
+                    || interrupted
+                    || every_n
+                    || last_checkpoint.elapsed() >= self.opts.checkpoint_every)
+            {
+                let state = crate::checkpoint::ResumeState {
+                    step: done,
+                    wall_seconds: wall(),
+                    window: Some(window.clone()),
+                };
+                crate::checkpoint::save(out, trainer, &state, &curve)?;
+                last_checkpoint = Instant::now();
+                if stop || interrupted {
                     bar.finish_and_clear();
                     write_csv(&out.join("curve.csv"), &curve)?;
+                    if interrupted {
+                        return Err(Interrupted {
+                            run: out.to_path_buf(),
+                            step: done,
+                            steps,
+                        }
+                        .into());
+                    }
                     return Ok(None);
                 }
             }
@@ -586,6 +662,9 @@ pub struct Args {
     /// Minutes between checkpoints (a run resumes from its last one); a number ≥ 0.
     #[arg(long, default_value_t = 5.0, value_parser = parse_minutes)]
     pub checkpoint_minutes: f64,
+    /// Also checkpoint every N steps (0: by time only).
+    #[arg(long, default_value_t = 1000)]
+    pub checkpoint_steps: u64,
 }
 
 /// A positive number, or a fraction `a/b` of two positive numbers.
@@ -690,10 +769,18 @@ pub fn main(args: Args) -> Result<()> {
         std::fs::remove_file(out.join("final.csv"))
             .with_context(|| format!("cannot remove {}", out.join("final.csv").display()))?;
     }
+    // Ctrl-C and SIGTERM (make, a cluster's scheduler) checkpoint at the next step boundary.
+    let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&interrupt))
+            .context("cannot install the SIGINT/SIGTERM handler")?;
+    }
     let opts = RunOptions {
         quiet: args.quiet,
         checkpoint_every: std::time::Duration::from_secs_f64(60.0 * args.checkpoint_minutes),
+        checkpoint_steps: args.checkpoint_steps,
         stop_after: None,
+        interrupt: Some(interrupt),
     };
     let row = execute(&cfg, &data, &out, &opts)?.context("the run stopped early")?;
     match row.test_error {

@@ -162,7 +162,9 @@ pub fn render_markdown(profile: &str, rows: &[TuningRow]) -> String {
 
 /// Validation error against lr scale (log axis), one line per (model, step scale, labels).
 pub fn figure(rows: &[TuningRow], path: &Path, profile: &str) -> Result<()> {
-    let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
+    let tmp = crate::io::TempFile::beside(path)?;
+    let tmp_path = tmp.path().to_path_buf();
+    let root = BitMapBackend::new(&tmp_path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
     let ok: Vec<&TuningRow> = rows
         .iter()
@@ -248,6 +250,7 @@ pub fn figure(rows: &[TuningRow], path: &Path, profile: &str) -> Result<()> {
         .draw()
         .map_err(plot_err)?;
     root.present().map_err(plot_err)?;
+    tmp.commit()?;
     Ok(())
 }
 
@@ -270,6 +273,12 @@ pub fn main(args: Args) -> Result<()> {
         );
     }
     let rows = summarise(&dir)?;
+    if rows.is_empty() {
+        anyhow::bail!(
+            "{} holds no finished validation run: nothing to summarise (the summary files are left as they are)",
+            dir.display()
+        );
+    }
     let base = args.paths.results.join("tuning").join(&args.profile);
     write_csv(&base.with_extension("csv"), &rows)?;
     let md = render_markdown(&args.profile, &rows);

@@ -223,7 +223,9 @@ fn grid_figures(
     let mut summary = Vec::new();
     let p = res.join(format!("gans_{profile}_fig2.png"));
     {
-        let root = BitMapBackend::new(&p, (1500, 450)).into_drawing_area();
+        let tmp = crate::io::TempFile::beside(&p)?;
+        let tmp_path = tmp.path().to_path_buf();
+        let root = BitMapBackend::new(&tmp_path, (1500, 450)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let areas = root.split_evenly((1, 3));
         for ((title, max), area) in PANELS.iter().zip(areas.iter()) {
@@ -249,12 +251,15 @@ fn grid_figures(
             )?;
         }
         root.present().map_err(plot_err)?;
+        tmp.commit()?;
     }
     made.push(p);
     // Figure 3: the GAN histograms per (optimD, optimG, lr).
     let p = res.join(format!("gans_{profile}_fig3.png"));
     {
-        let root = BitMapBackend::new(&p, (1600, 1000)).into_drawing_area();
+        let tmp = crate::io::TempFile::beside(&p)?;
+        let tmp_path = tmp.path().to_path_buf();
+        let root = BitMapBackend::new(&tmp_path, (1600, 1000)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let areas = root.split_evenly((3, 4));
         for (cell, area) in gan_cells().iter().zip(areas.iter()) {
@@ -271,6 +276,7 @@ fn grid_figures(
             )?;
         }
         root.present().map_err(plot_err)?;
+        tmp.commit()?;
     }
     made.push(p);
     let p = res.join(format!("gans_{profile}_summary.csv"));
@@ -326,8 +332,13 @@ fn sample_rows(path: &Path, rows: &[(String, Vec<Vec<u8>>)], per_row: usize) -> 
         .unwrap_or(0);
     let (cell, label_w) = (56i32, 16 + 8 * longest as i32);
     let h = rows.len().max(1) as i32 * cell;
-    let root = BitMapBackend::new(path, ((label_w + per_row as i32 * cell) as u32, h as u32))
-        .into_drawing_area();
+    let tmp = crate::io::TempFile::beside(path)?;
+    let tmp_path = tmp.path().to_path_buf();
+    let root = BitMapBackend::new(
+        &tmp_path,
+        ((label_w + per_row as i32 * cell) as u32, h as u32),
+    )
+    .into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
     for (r, (caption, imgs)) in rows.iter().enumerate() {
         let y0 = r as i32 * cell;
@@ -349,6 +360,7 @@ fn sample_rows(path: &Path, rows: &[(String, Vec<Vec<u8>>)], per_row: usize) -> 
         }
     }
     root.present().map_err(plot_err)?;
+    tmp.commit()?;
     Ok(())
 }
 
@@ -566,7 +578,9 @@ fn named_curves(
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.1))
         .fold(1.0f64, f64::max);
-    let root = BitMapBackend::new(&png, (900, 500)).into_drawing_area();
+    let tmp = crate::io::TempFile::beside(&png)?;
+    let tmp_path = tmp.path().to_path_buf();
+    let root = BitMapBackend::new(&tmp_path, (900, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -606,8 +620,7 @@ fn named_curves(
         .draw()
         .map_err(plot_err)?;
     root.present().map_err(plot_err)?;
-    drop(chart);
-    drop(root);
+    tmp.commit()?;
     Ok(vec![
         base.with_extension("csv"),
         base.with_extension("md"),
@@ -678,6 +691,15 @@ pub struct Args {
 pub fn main(args: Args) -> Result<()> {
     let (_, p) = load_profile(&args.paths.configs, &args.profile)?;
     let runs = finished_runs(&args.paths, &args.profile)?;
+    let best = finished_in(&best_dir(&args.paths, &args.profile))?;
+    if runs.is_empty() && best.is_empty() {
+        anyhow::bail!(
+            "no finished GAN run of profile '{}' under {}: no figure drawn (run `make gans PROFILE={}` first)",
+            args.profile,
+            args.paths.results.display(),
+            args.profile
+        );
+    }
     let grid = ids(Set::Grid, p.ebgan_configs, p.gan_configs, p.subsample_seed)?;
     let mut made = grid_figures(&args.paths, &args.profile, &grid, &runs)?;
     made.extend(margin_figure(&args.paths, &args.profile, &runs)?);
