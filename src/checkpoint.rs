@@ -116,8 +116,9 @@ pub fn load(
             d.display()
         )
     };
-    let state: ResumeState =
-        toml::from_str(&std::fs::read_to_string(d.join("state.toml"))?).map_err(|e| what(&e))?;
+    let state: ResumeState = std::fs::read_to_string(d.join("state.toml"))
+        .map_err(|e| what(&e))
+        .and_then(|t| toml::from_str(&t).map_err(|e| what(&e)))?;
     let (ladder, generator) = trainer.modules_mut();
     ladder
         .load_safetensors(d.join("ladder.safetensors"))
@@ -126,7 +127,9 @@ pub fn load(
         g.load_safetensors(d.join("generator.safetensors"))
             .map_err(|e| what(&e))?;
     }
-    let states = decode_adam(&std::fs::read(d.join("adam.bin"))?).map_err(|e| what(&e))?;
+    let states = std::fs::read(d.join("adam.bin"))
+        .map_err(|e| what(&e))
+        .and_then(|b| decode_adam(&b).map_err(|e| what(&e)))?;
     trainer
         .set_optimiser_states(&states)
         .map_err(|e| what(&e))?;
@@ -134,6 +137,19 @@ pub fn load(
     // boundaries): a resumed run never finishes with rows silently missing.
     let curve = crate::results::read_curve(&d.join("curve.csv"), u64::MAX)
         .map_err(|e| what(&format!("{e:#}")))?;
+    let window_ok = state.window.as_ref().is_none_or(|w| w.is_valid());
+    if !(state.wall_seconds.is_finite() && state.wall_seconds >= 0.0)
+        || state.step >= trainer.total_steps()
+        || !window_ok
+    {
+        return Err(what(&format!(
+            "state.toml holds step {} of {}, wall time {} and an open row {:?}",
+            state.step,
+            trainer.total_steps(),
+            state.wall_seconds,
+            state.window
+        )));
+    }
     let rows_end = curve.last().map_or(0, |r| r.step + 1);
     let open = state.window.as_ref().map_or(0, |w| w.steps());
     if state.step == 0 || rows_end + open != state.step {
@@ -180,7 +196,7 @@ pub fn encode_adam(states: &[AdamState]) -> Vec<u8> {
 pub fn decode_adam(b: &[u8]) -> Result<Vec<AdamState>> {
     let mut pos = 0;
     let mut take = |n: usize| -> Result<&[u8]> {
-        if pos + n > b.len() {
+        if n > b.len() - pos {
             bail!("optimiser state truncated at byte {pos}");
         }
         pos += n;
@@ -196,7 +212,11 @@ pub fn decode_adam(b: &[u8]) -> Result<Vec<AdamState>> {
         let n = u32::from_le_bytes(take(4)?.try_into()?);
         let (mut moment1, mut moment2) = (Vec::new(), Vec::new());
         for _ in 0..n {
-            let len = u64::from_le_bytes(take(8)?.try_into()?) as usize;
+            let len = usize::try_from(u64::from_le_bytes(take(8)?.try_into()?))
+                .ok()
+                .and_then(|n| n.checked_mul(4))
+                .context("optimiser state: a tensor length beyond memory")?
+                / 4;
             let floats = |bytes: &[u8]| {
                 bytes
                     .chunks_exact(4)

@@ -108,7 +108,12 @@ pub fn parse_idx(bytes: &[u8]) -> Result<Idx> {
             u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
         })
         .collect();
-    let want: usize = dims.iter().product();
+    let want = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .with_context(|| {
+            format!("the header promises {dims:?} values: more than memory can hold")
+        })?;
     let data = &bytes[4 + 4 * rank..];
     if data.len() < want {
         bail!(

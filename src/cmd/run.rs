@@ -161,6 +161,24 @@ impl Window {
     pub fn steps(&self) -> u64 {
         self.n as u64
     }
+
+    /// Every sum finite, the counts whole numbers with the fake and G counts ≤ the steps.
+    pub fn is_valid(&self) -> bool {
+        let sums = [
+            self.n,
+            self.ce,
+            self.real,
+            self.fake,
+            self.hinge,
+            self.g,
+            self.fake_n,
+            self.g_n,
+        ];
+        sums.iter().all(|v| v.is_finite())
+            && [self.n, self.fake_n, self.g_n]
+                .iter()
+                .all(|c| *c >= 0.0 && c.fract() == 0.0 && *c <= self.n)
+    }
     fn add(&mut self, s: &StepStats) {
         self.n += 1.0;
         self.ce += s.ce as f64;
