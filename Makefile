@@ -139,15 +139,18 @@ runs-per-hour: build
 	done
 
 MNIST_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
-data:
-	@test -d "$(MNIST_DIR)" -a "$(abspath $(MNIST_DIR))" != "$(abspath data/mnist)" || \
-	  { echo "set MNIST_DIR to a folder with the four MNIST IDX files (raw or .gz)"; exit 1; }
-	mkdir -p data/mnist
-	@for f in $(MNIST_FILES); do \
-	  if [ -e "$(MNIST_DIR)/$$f.gz" ]; then ln -sf "$(abspath $(MNIST_DIR))/$$f.gz" data/mnist/; \
-	  elif [ -e "$(MNIST_DIR)/$$f" ]; then ln -sf "$(abspath $(MNIST_DIR))/$$f" data/mnist/; \
-	  else echo "missing $(MNIST_DIR)/$$f(.gz)"; exit 1; fi; done
-	@echo "linked MNIST into data/mnist"
+# `make data`: with MNIST_DIR pointing at a local copy, link it into data/mnist; otherwise
+# download the four files from public mirrors into data/mnist (`ebgan data fetch`: SHA-256 of
+# the content verified before use, broken downloads resumed, corrupt ones fetched again).
+data: build
+	@if [ -d "$(MNIST_DIR)" ] && [ "$(abspath $(MNIST_DIR))" != "$(abspath data/mnist)" ]; then \
+	  mkdir -p data/mnist; \
+	  for f in $(MNIST_FILES); do \
+	    if [ -e "$(MNIST_DIR)/$$f.gz" ]; then ln -sf "$(abspath $(MNIST_DIR))/$$f.gz" data/mnist/; \
+	    elif [ -e "$(MNIST_DIR)/$$f" ]; then ln -sf "$(abspath $(MNIST_DIR))/$$f" data/mnist/; \
+	    else echo "missing $(MNIST_DIR)/$$f(.gz)"; exit 1; fi; done; \
+	  echo "linked MNIST from $(MNIST_DIR) into data/mnist"; \
+	else $(BIN) data fetch --dir data/mnist; fi
 
 # --- The MNIST grid experiments (gan_variants; configs/gans.toml) -------------------------------
 # `make grid` runs the profile's subsample of Table 1 (PROFILE=paper: all 6,656 configurations),

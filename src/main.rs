@@ -30,6 +30,8 @@ enum Command {
     Jobs(cmd::jobs::Args),
     /// Summarise the validation runs of a profile's tuning into results/tuning/<profile>.*
     Tuning(cmd::tuning::Args),
+    /// Data: `ebgan data fetch` downloads and verifies MNIST (for a machine without a copy).
+    Data(cmd::data::Args),
     /// The MNIST grid experiments: GAN, EBGAN, EBGAN-PT (Table 1, Figures 2-4 and 9).
     Gan(cmd::gan::Args),
 }
@@ -43,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(a) => cmd::jobs::main(a),
         Command::Gan(a) => cmd::gan::main(a),
         Command::Tuning(a) => cmd::tuning::main(a),
+        Command::Data(a) => cmd::data::main(a),
     }
 }
 
