@@ -91,12 +91,17 @@ ifeq ($(BIN),target/release/ebgan)
 	cargo build --release --locked
 endif
 
-# Every run (JOBS at a time, finished ones reused), then the table. Exits non-zero when a run
-# failed (the table is still rebuilt from the runs that finished).
+# Every run (JOBS at a time, finished ones reused), then the table. Progress: `ebgan status`
+# beside the runs (which are quiet) — on a terminal a bar per running run and one for the table,
+# in a pipe or log one line every STATUS_EVERY seconds. Exits non-zero when a run failed (the
+# table is still rebuilt from the runs that finished).
+STATUS_EVERY ?= 60
 table2: build
 	@n=0; for f in $(RUNS); do [ -e $$f ] && n=$$((n+1)); done; \
 	  echo "$$n of $(words $(RUNS)) runs of profile $(PROFILE) already finished under $(RESULTS)/runs, reused"
-	@status=0; $(MAKE) --no-print-directory -k -j$(JOBS) runs PROFILE=$(PROFILE) SEEDS="$(SEEDS)" RESULTS=$(RESULTS) || status=$$?; \
+	@$(BIN) status --profile $(PROFILE) --results $(RESULTS) --jobs $(JOBS) --watch $(STATUS_EVERY) --labels $(LABELS) --seeds $(SEEDS) & watcher=$$!; \
+	  status=0; $(MAKE) --no-print-directory -k -j$(JOBS) runs PROFILE=$(PROFILE) SEEDS="$(SEEDS)" RESULTS=$(RESULTS) || status=$$?; \
+	  kill $$watcher 2>/dev/null; wait $$watcher 2>/dev/null; \
 	  $(BIN) table2 --profile $(PROFILE) --results $(RESULTS) $(if $(ALLOW_PARTIAL),--allow-partial) || exit $$?; \
 	  if [ $$status -ne 0 ]; then echo "some runs failed (see the errors above); the table holds the others" >&2; fi; \
 	  exit $$status
@@ -105,7 +110,7 @@ runs: $(RUNS)
 
 # <results>/runs/<profile>/<model>/labels<n>/seed<k>/final.csv
 $(RESULTS)/runs/%/final.csv: | build
-	$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) run --results $(RESULTS) \
+	@$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) run --quiet --results $(RESULTS) \
 	  --checkpoint-minutes $(CHECKPOINT_MINUTES) --checkpoint-steps $(CHECKPOINT_STEPS) \
 	  --profile $(word 1,$(subst /, ,$*)) --model $(word 2,$(subst /, ,$*)) \
 	  --labels $(patsubst labels%,%,$(word 3,$(subst /, ,$*))) \

@@ -2,6 +2,7 @@
 //! per-run CSV outputs, tables and plots — around the `ladder` and `gan_variants` libraries.
 
 pub mod checkpoint;
+pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod data;

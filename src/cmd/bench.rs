@@ -29,6 +29,7 @@ pub struct Args {
     /// Where to write `<commit>.csv` (nothing is written with --no-save).
     #[arg(long, default_value = "results/bench")]
     pub out: std::path::PathBuf,
+    /// Print the measurements only; write no CSV.
     #[arg(long)]
     pub no_save: bool,
     /// Time only these measurements (for profiling one step); all by default. A partial

@@ -14,8 +14,10 @@ pub enum Experiment {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// The experiment whose runs to list.
     #[arg(value_enum)]
     pub experiment: Experiment,
+    /// Profile of configs/profiles.toml.
     #[arg(long, default_value = "quick")]
     pub profile: String,
     /// Only runs without a final.csv.

@@ -6,5 +6,6 @@ pub mod gan;
 pub mod jobs;
 pub mod plot;
 pub mod run;
+pub mod status;
 pub mod table2;
 pub mod tuning;

@@ -641,11 +641,13 @@ impl Paths {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Which model to train: ln, ln-matched or ebgan-ln.
     #[arg(long, value_enum)]
     pub model: Model,
     /// Number of labeled examples (n/10 per class).
     #[arg(long)]
     pub labels: usize,
+    /// Seed of the run: initial weights, labeled set, batches and noise.
     #[arg(long)]
     pub seed: u64,
     /// Profile of configs/profiles.toml: paper, medium, quick or smoke.

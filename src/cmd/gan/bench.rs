@@ -14,11 +14,13 @@ pub struct Args {
     /// Configuration ids to time.
     #[arg(long, required = true, num_args = 1..)]
     pub id: Vec<String>,
+    /// Profile of configs/gans.toml: paper, quick or smoke.
     #[arg(long, default_value = "quick")]
     pub profile: String,
     /// Timed iterations (after 5 warm-up iterations), ≥ 1.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: u64,
+    /// MNIST folder (default: $MNIST_DIR, then data/mnist).
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
     #[command(flatten)]

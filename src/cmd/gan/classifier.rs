@@ -43,11 +43,13 @@ pub struct Args {
     /// MNIST folder (default: $MNIST_DIR, then data/mnist).
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Where to save the trained classifier (safetensors).
     #[arg(
         long,
         default_value = "results/classifier/mnist-classifier.safetensors"
     )]
     pub out: std::path::PathBuf,
+    /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
 }

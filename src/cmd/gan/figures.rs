@@ -682,6 +682,7 @@ fn parzen_table(paths: &Paths, profile: &str) -> Result<Vec<PathBuf>> {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Profile of configs/gans.toml: paper, quick or smoke.
     #[arg(long, default_value = "quick")]
     pub profile: String,
     #[command(flatten)]

@@ -91,8 +91,10 @@ pub fn ids(set: Set, ebgan: usize, gan: usize, seed: u64) -> Result<Vec<String>>
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Profile of configs/gans.toml: paper, quick or smoke.
     #[arg(long, default_value = "quick")]
     pub profile: String,
+    /// Which configurations to list.
     #[arg(long, value_enum)]
     pub set: Set,
     #[command(flatten)]
