@@ -96,7 +96,7 @@ pub fn snapshot(
                             let last = t.lines().last()?.to_string();
                             let mut f = last.split(',');
                             let step: u64 = f.next()?.parse().ok()?;
-                            let secs: f64 = f.last()?.parse().ok()?;
+                            let secs: f64 = f.next_back()?.parse().ok()?;
                             Some((step + 1, secs))
                         });
                     let (step, seconds) = match (ck, from_curve) {
