@@ -29,6 +29,7 @@ MODELS := ln ln-matched ebgan-ln
 LABELS := 100 200 1000
 SEEDS_paper := 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15
 SEEDS_quick := $(SEEDS_paper)
+SEEDS_medium := $(SEEDS_paper)
 SEEDS_smoke := 1 2
 SEEDS ?= $(SEEDS_$(PROFILE))
 
@@ -100,6 +101,7 @@ table2: build
 	@n=0; for f in $(RUNS); do [ -e $$f ] && n=$$((n+1)); done; \
 	  echo "$$n of $(words $(RUNS)) runs of profile $(PROFILE) already finished under $(RESULTS)/runs, reused"
 	@$(BIN) status --profile $(PROFILE) --results $(RESULTS) --jobs $(JOBS) --watch $(STATUS_EVERY) --labels $(LABELS) --seeds $(SEEDS) & watcher=$$!; \
+	  trap 'kill $$watcher 2>/dev/null' EXIT; trap 'kill $$watcher 2>/dev/null; exit 130' INT TERM; \
 	  status=0; $(MAKE) --no-print-directory -k -j$(JOBS) runs PROFILE=$(PROFILE) SEEDS="$(SEEDS)" RESULTS=$(RESULTS) || status=$$?; \
 	  kill $$watcher 2>/dev/null; wait $$watcher 2>/dev/null; \
 	  $(BIN) table2 --profile $(PROFILE) --results $(RESULTS) $(if $(ALLOW_PARTIAL),--allow-partial) || exit $$?; \
@@ -148,6 +150,8 @@ MNIST_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-
 # download the four files from public mirrors into data/mnist (`ebgan data fetch`: SHA-256 of
 # the content verified before use, broken downloads resumed, corrupt ones fetched again).
 data: build
+	@if [ "$(origin MNIST_DIR)" != file ] && [ ! -d "$(MNIST_DIR)" ]; then \
+	  echo "MNIST_DIR=$(MNIST_DIR) is not a folder: point it at the four MNIST files, or unset it to download them"; exit 1; fi
 	@if [ -d "$(MNIST_DIR)" ] && [ "$(abspath $(MNIST_DIR))" != "$(abspath data/mnist)" ]; then \
 	  mkdir -p data/mnist; \
 	  for f in $(MNIST_FILES); do \

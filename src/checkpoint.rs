@@ -8,7 +8,7 @@
 //! swapped in by renames, so an interruption never leaves a half-written one.
 
 use crate::cmd::run::CurveRow;
-use crate::io::{write_atomic, write_csv};
+use crate::io::write_atomic;
 use anyhow::{bail, Context, Result};
 use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors};
 use ladder::optim::AdamState;
@@ -95,7 +95,7 @@ fn write_into(
         &tmp.join("adam.bin"),
         &encode_adam(&trainer.optimiser_states()),
     )?;
-    write_csv(&tmp.join("curve.csv"), curve)?;
+    crate::results::write_curve(&tmp.join("curve.csv"), curve)?;
     write_atomic(&tmp.join("state.toml"), toml::to_string(state)?.as_bytes())?;
     Ok(())
 }
@@ -110,53 +110,64 @@ pub fn load(
         .into_iter()
         .find(|d| d.join("state.toml").exists());
     let Some(d) = d else { return Ok(None) };
-    let what = |e: &dyn std::fmt::Debug| {
+    // Errors name the checkpoint folder and the file that is wrong.
+    let what = |file: &str, e: &dyn std::fmt::Display| {
         anyhow::anyhow!(
-            "checkpoint {} is unreadable ({e:?}); delete it to start the run afresh",
+            "checkpoint {}: {file} is unreadable or inconsistent ({e}); delete the folder to start the run afresh",
             d.display()
         )
     };
+    let dbg = |e: &dyn std::fmt::Debug| format!("{e:?}");
     let state: ResumeState = std::fs::read_to_string(d.join("state.toml"))
-        .map_err(|e| what(&e))
-        .and_then(|t| toml::from_str(&t).map_err(|e| what(&e)))?;
+        .map_err(|e| what("state.toml", &e))
+        .and_then(|t| toml::from_str(&t).map_err(|e| what("state.toml", &e)))?;
     let (ladder, generator) = trainer.modules_mut();
     ladder
         .load_safetensors(d.join("ladder.safetensors"))
-        .map_err(|e| what(&e))?;
+        .map_err(|e| what("ladder.safetensors", &dbg(&e)))?;
     if let Some(g) = generator {
         g.load_safetensors(d.join("generator.safetensors"))
-            .map_err(|e| what(&e))?;
+            .map_err(|e| what("generator.safetensors", &dbg(&e)))?;
     }
     let states = std::fs::read(d.join("adam.bin"))
-        .map_err(|e| what(&e))
-        .and_then(|b| decode_adam(&b).map_err(|e| what(&e)))?;
+        .map_err(|e| what("adam.bin", &e))
+        .and_then(|b| decode_adam(&b).map_err(|e| what("adam.bin", &format!("{e:#}"))))?;
     trainer
         .set_optimiser_states(&states)
-        .map_err(|e| what(&e))?;
-    // The curve rows so far must end at the checkpoint's step (checkpoints sit at row
-    // boundaries): a resumed run never finishes with rows silently missing.
+        .map_err(|e| what("adam.bin", &dbg(&e)))?;
+    // The curve rows so far and the open row must add up to the checkpoint's step: a resumed
+    // run never finishes with rows silently missing.
     let curve = crate::results::read_curve(&d.join("curve.csv"), u64::MAX)
-        .map_err(|e| what(&format!("{e:#}")))?;
-    let window_ok = state.window.as_ref().is_none_or(|w| w.is_valid());
+        .map_err(|e| what("curve.csv", &format!("{e:#}")))?;
+    let window_ok = state
+        .window
+        .as_ref()
+        .is_none_or(|w| w.is_valid() && w.steps() <= state.step);
     if !(state.wall_seconds.is_finite() && state.wall_seconds >= 0.0)
         || state.step >= trainer.total_steps()
         || !window_ok
     {
-        return Err(what(&format!(
-            "state.toml holds step {} of {}, wall time {} and an open row {:?}",
-            state.step,
-            trainer.total_steps(),
-            state.wall_seconds,
-            state.window
-        )));
+        return Err(what(
+            "state.toml",
+            &format!(
+                "step {} of {}, wall time {}, open row {:?}",
+                state.step,
+                trainer.total_steps(),
+                state.wall_seconds,
+                state.window
+            ),
+        ));
     }
     let rows_end = curve.last().map_or(0, |r| r.step + 1);
     let open = state.window.as_ref().map_or(0, |w| w.steps());
-    if state.step == 0 || rows_end + open != state.step {
-        return Err(what(&format!(
-            "its curve.csv covers {rows_end} steps and its open row {open}, but its state.toml says {} steps are done",
-            state.step
-        )));
+    if state.step == 0 || rows_end.checked_add(open) != Some(state.step) {
+        return Err(what(
+            "state.toml or curve.csv",
+            &format!(
+                "curve.csv covers {rows_end} steps and the open row {open}, but state.toml says {} steps are done",
+                state.step
+            ),
+        ));
     }
     Ok(Some((state, curve)))
 }

@@ -75,6 +75,15 @@ pub const GAN_CURVE_COLUMNS: [&str; 8] = [
     "wall_seconds",
 ];
 
+/// Writes `curve.csv` atomically, with its header even when there is no row yet (a run
+/// interrupted before its first row).
+pub fn write_curve(path: &Path, rows: &[CurveRow]) -> Result<()> {
+    if rows.is_empty() {
+        return crate::io::write_atomic(path, format!("{}\n", CURVE_COLUMNS.join(",")).as_bytes());
+    }
+    crate::io::write_csv(path, rows)
+}
+
 /// Every row of a CSV file whose header is exactly `columns`; errors name the file and the
 /// row (1 = the first data row).
 pub fn read_rows<T: serde::de::DeserializeOwned>(path: &Path, columns: &[&str]) -> Result<Vec<T>> {

@@ -201,3 +201,27 @@ fn a_broken_download_resumes_with_a_range_request() {
     }
     assert_eq!(gz_files(dir.path()).len(), 4, "no .part left");
 }
+
+/// A `.part` left by an earlier attempt on another mirror (other bytes) is resumed, found
+/// wrong, and downloaded again from zero on the same mirror rather than giving up on it.
+#[test]
+fn a_stale_part_of_other_bytes_is_downloaded_again_from_zero() {
+    let (url, log) = serve(Mode::Good);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t10k-labels-idx1-ubyte.gz.part"),
+        vec![7u8; 1000],
+    )
+    .unwrap();
+    let (code, err) = fetch(dir.path(), &[&url]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(gz_files(dir.path()).len(), 4, "{:?}", gz_files(dir.path()));
+    let reqs: Vec<Option<u64>> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == "/t10k-labels-idx1-ubyte.gz")
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(reqs, vec![Some(1000), None], "resumed, then from zero");
+}

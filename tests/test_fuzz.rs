@@ -275,7 +275,8 @@ proptest! {
 }
 
 /// Whole checkpoints: a real one from a 4-step run, each of its files damaged in turn; loading
-/// is an error naming the checkpoint, or (a flip in a float's low bits) a state that loads.
+/// is an error naming the checkpoint folder and the damaged file, or (a flip in a float's low
+/// bits, say) a state that loads.
 /// Fewer cases than the properties above: each builds a trainer.
 #[test]
 fn damaged_checkpoints_are_refused_or_load() {
@@ -324,7 +325,14 @@ fn damaged_checkpoints_are_refused_or_load() {
             };
             if let Err(e) = &r {
                 refused.set(refused.get() + 1);
-                prop_assert!(format!("{e:#}").contains("checkpoint"), "{e:#}");
+                let msg = format!("{e:#}");
+                prop_assert!(
+                    msg.contains(&ck.display().to_string()) && msg.contains(files[k]),
+                    "{} damaged by {:?}: {}",
+                    files[k],
+                    d,
+                    msg
+                );
             }
             if matches!(d, Damage::None) {
                 prop_assert!(r.is_ok());

@@ -173,7 +173,9 @@ fn same_seed_gives_identical_results() {
 fn a_resumed_run_is_identical_to_an_uninterrupted_one() {
     let data = load_mnist(&common::mnist_dir()).unwrap();
     // Steps 3 and 5 are inside a curve row (curve_every 2): the open row is checkpointed.
+    // Step 1: before the first row (curve.csv has only its header).
     for (model, stop) in [
+        (Model::Ln, 1),
         (Model::Ln, 2),
         (Model::Ln, 3),
         (Model::Ln, 4),

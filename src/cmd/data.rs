@@ -103,16 +103,21 @@ pub fn fetch_mnist(dir: &Path, mirrors: &[String], attempts: u32, quiet: bool) -
         let part = dir.join(format!("{name}.gz.part"));
         let mut tried = Vec::new();
         let mut done = false;
-        'mirrors: for m in mirrors {
+        'mirrors: for (k, m) in mirrors.iter().enumerate() {
+            if k > 0 {
+                // Mirrors compress differently: never splice one mirror's bytes onto another's.
+                let _ = std::fs::remove_file(&part);
+            }
             let url = format!("{}/{name}.gz", m.trim_end_matches('/'));
+            let mut restarted = false;
             for attempt in 1..=attempts {
-                match download(&url, &part, quiet) {
-                    Ok(()) => {}
-                    Err(e) => {
-                        // The bytes so far stay in .part: the next attempt resumes there.
-                        tried.push(format!("{url} (attempt {attempt}): {e:#}"));
-                        continue;
-                    }
+                let resumed = std::fs::metadata(&part)
+                    .map(|m| m.len() > 0)
+                    .unwrap_or(false);
+                if let Err(e) = download(&url, &part, quiet) {
+                    // The bytes so far stay in .part: the next attempt resumes there.
+                    tried.push(format!("{url} (attempt {attempt}): {e:#}"));
+                    continue;
                 }
                 let bytes = std::fs::read(&part)
                     .with_context(|| format!("cannot read {}", part.display()))?;
@@ -123,11 +128,20 @@ pub fn fetch_mnist(dir: &Path, mirrors: &[String], attempts: u32, quiet: bool) -
                     done = true;
                     break 'mirrors;
                 }
+                std::fs::remove_file(&part)
+                    .with_context(|| format!("cannot remove {}", part.display()))?;
+                if resumed && !restarted {
+                    // A resumed download (a stale .part, perhaps of another mirror): once
+                    // more from zero before giving up on this mirror.
+                    tried.push(format!(
+                        "{url}: the resumed download is not the published file; deleted, downloading again from zero"
+                    ));
+                    restarted = true;
+                    continue;
+                }
                 tried.push(format!(
                     "{url}: the download is not the published file (SHA-256 of its content differs); deleted"
                 ));
-                std::fs::remove_file(&part)
-                    .with_context(|| format!("cannot remove {}", part.display()))?;
                 continue 'mirrors;
             }
         }

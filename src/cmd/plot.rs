@@ -196,8 +196,19 @@ fn load_curves(layout: &Layout, profile: &str) -> Result<Curves> {
             for &seed in &p.seeds {
                 let dir = layout.run_dir(profile, model, labels, seed);
                 if dir.join("final.csv").exists() {
-                    let steps =
-                        resolve(&layout.configs, profile, model, labels, seed)?.total_steps();
+                    // As in the table: only runs of the config `configs/` gives now.
+                    let expected = resolve(&layout.configs, profile, model, labels, seed)?;
+                    let saved = std::fs::read_to_string(dir.join("config.toml"))
+                        .ok()
+                        .and_then(|t| crate::config::RunConfig::parse_saved(&t));
+                    if saved.as_ref() != Some(&expected) {
+                        eprintln!(
+                            "{}: another config than configs/ gives, left out of the curves",
+                            dir.display()
+                        );
+                        continue;
+                    }
+                    let steps = expected.total_steps();
                     let rows = crate::results::read_curve(&dir.join("curve.csv"), steps)?;
                     out.entry(model)
                         .or_default()

@@ -345,6 +345,11 @@ pub fn execute(
         c.budget = c.budgets();
         c
     };
+    // Configs from `resolve` are validated there; a library caller's must at least not divide
+    // by zero (the tests inject out-of-range values such as λ₀ = ∞ on purpose).
+    if cfg.curve_every == 0 || cfg.eval_every == 0 {
+        anyhow::bail!("curve_every and eval_every must be ≥ 1");
+    }
 
     // Under the validation split the last 10,000 training images are the scored set and
     // nothing else sees them.
@@ -558,7 +563,7 @@ impl Loop<'_> {
                         EvalSplit::Validation => "validation",
                     };
                     bar.set_message(format!("{split} error {:.2}%", 100.0 * e));
-                    write_csv(&out.join("curve.csv"), &curve)?;
+                    crate::results::write_curve(&out.join("curve.csv"), &curve)?;
                 }
             }
             // A checkpoint can sit at any step: the open curve window is saved with it.
@@ -584,7 +589,7 @@ impl Loop<'_> {
                 last_checkpoint = Instant::now();
                 if stop || interrupted {
                     bar.finish_and_clear();
-                    write_csv(&out.join("curve.csv"), &curve)?;
+                    crate::results::write_curve(&out.join("curve.csv"), &curve)?;
                     if interrupted {
                         return Err(Interrupted {
                             run: out.to_path_buf(),
@@ -599,7 +604,7 @@ impl Loop<'_> {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        write_csv(&out.join("curve.csv"), &curve)?;
+        crate::results::write_curve(&out.join("curve.csv"), &curve)?;
         let test_error = if status == "ok" {
             curve.last().and_then(|r| r.test_error)
         } else {
@@ -790,10 +795,16 @@ pub fn main(args: Args) -> Result<()> {
             .with_context(|| format!("cannot remove {}", out.join("final.csv").display()))?;
     }
     // Ctrl-C and SIGTERM (make, a cluster's scheduler) checkpoint at the next step boundary.
+    // A second signal while the first is being handled (a long evaluation) stops at once.
     let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, std::sync::Arc::clone(&interrupt))
-            .context("cannot install the SIGINT/SIGTERM handler")?;
+        signal_hook::flag::register_conditional_shutdown(
+            sig,
+            130,
+            std::sync::Arc::clone(&interrupt),
+        )
+        .and_then(|_| signal_hook::flag::register(sig, std::sync::Arc::clone(&interrupt)))
+        .context("cannot install the SIGINT/SIGTERM handler")?;
     }
     let opts = RunOptions {
         quiet: args.quiet,

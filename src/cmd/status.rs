@@ -131,26 +131,35 @@ impl Snapshot {
     /// Seconds of work left: a pending run costs its model's mean finished wall time (else
     /// the rate of its started runs); a started run its remaining fraction of that.
     pub fn seconds_left(&self) -> Option<f64> {
-        let mut per_model: BTreeMap<Model, (f64, f64)> = BTreeMap::new();
+        // Per model: the finished runs' wall times, and the started runs' extrapolated times
+        // (used only while none of the model has finished).
+        let mut done: BTreeMap<Model, Vec<f64>> = BTreeMap::new();
+        let mut projected: BTreeMap<Model, Vec<f64>> = BTreeMap::new();
         for ((m, ..), s) in &self.runs {
-            let e = per_model.entry(*m).or_default();
             match s {
-                RunState::Done(secs) if *secs > 0.0 => (e.0, e.1) = (e.0 + secs, e.1 + 1.0),
+                RunState::Done(secs) if *secs > 0.0 => done.entry(*m).or_default().push(*secs),
                 RunState::Started {
                     step,
                     steps,
                     seconds: Some(w),
-                } if *step > 0 && e.1 == 0.0 => {
-                    // Until a run of this model finishes: its rate, extrapolated.
-                    (e.0, e.1) = (w * *steps as f64 / *step as f64, 1.0);
-                }
+                } if *step > 0 => projected
+                    .entry(*m)
+                    .or_default()
+                    .push(w * *steps as f64 / *step as f64),
                 _ => {}
             }
         }
+        let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+        let per_model: BTreeMap<Model, f64> = Model::ALL
+            .iter()
+            .filter_map(|m| {
+                let v = done.get(m).or_else(|| projected.get(m))?;
+                Some((*m, mean(v)))
+            })
+            .collect();
         let mut left = 0.0;
         for ((m, ..), s) in &self.runs {
-            let (sum, n) = per_model.get(m).copied().unwrap_or_default();
-            let each = (n > 0.0).then(|| sum / n)?;
+            let each = *per_model.get(m)?;
             left += match s {
                 RunState::Done(_) => 0.0,
                 RunState::Started { step, steps, .. } => {
@@ -197,7 +206,10 @@ pub fn human(seconds: f64) -> String {
     match s {
         0..=99 => format!("{s} s"),
         100..=5999 => format!("{} min", (s + 30) / 60),
-        _ => format!("{} h {:02} min", s / 3600, (s % 3600 + 30) / 60),
+        _ => {
+            let m = (s + 30) / 60;
+            format!("{} h {:02} min", m / 60, m % 60)
+        }
     }
 }
 
@@ -312,5 +324,6 @@ mod tests {
         assert_eq!(human(40.0), "40 s");
         assert_eq!(human(720.0), "12 min");
         assert_eq!(human(4.0 * 3600.0 + 300.0), "4 h 05 min");
+        assert_eq!(human(7170.0), "2 h 00 min");
     }
 }
