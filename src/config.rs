@@ -438,3 +438,43 @@ pub fn resolve_with(
     })?;
     Ok(cfg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field of a profile at its boundary: the last allowed value passes, the first
+    /// outside fails naming its key.
+    #[test]
+    fn profile_validation_covers_every_field() {
+        let ok = Profile {
+            step_scale: 1e-6,
+            lr_scale: 1e-6,
+            curve_every: 1,
+            eval_every: 1,
+            labels: vec![10, 10 * MIN_CLASS_TRAIN],
+            seeds: vec![0, 1],
+        };
+        assert!(ok.validate().is_ok());
+        let key = |f: fn(&mut Profile)| {
+            let mut p = ok.clone();
+            f(&mut p);
+            p.validate().unwrap_err().key
+        };
+        assert_eq!(key(|p| p.step_scale = 0.0), "step_scale");
+        assert_eq!(key(|p| p.step_scale = f64::INFINITY), "step_scale");
+        assert_eq!(key(|p| p.lr_scale = -1.0), "lr_scale");
+        assert_eq!(key(|p| p.curve_every = 0), "curve_every");
+        assert_eq!(key(|p| p.eval_every = 0), "eval_every");
+        assert_eq!(key(|p| p.labels = vec![]), "labels");
+        assert_eq!(key(|p| p.labels = vec![100, 100]), "labels");
+        assert_eq!(key(|p| p.labels = vec![105]), "labels");
+        assert_eq!(key(|p| p.labels = vec![0]), "labels");
+        assert_eq!(
+            key(|p| p.labels = vec![10 * MIN_CLASS_TRAIN + 10]),
+            "labels"
+        );
+        assert_eq!(key(|p| p.seeds = vec![]), "seeds");
+        assert_eq!(key(|p| p.seeds = vec![3, 3]), "seeds");
+    }
+}

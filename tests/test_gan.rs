@@ -159,3 +159,57 @@ fn samples_use_whole_batches() {
     assert_eq!(a.len(), 70 * px);
     assert_eq!(a[..], b[..70 * px]);
 }
+
+/// A finished GAN run folder is kept unless `--force` (as `ebgan run`); a folder finished with
+/// another config is an error.
+#[test]
+fn a_finished_gan_run_is_not_retrained_without_force() {
+    let res = tempfile::tempdir().unwrap();
+    let id = "ebgan_g2x400_d2x128_nodrop_adam-adam_lr0.001_m10";
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ebgan"))
+            .args([
+                "gan",
+                "run",
+                "--quiet",
+                "--profile",
+                "smoke",
+                "--id",
+                id,
+                "--results",
+            ])
+            .arg(res.path())
+            .args(extra)
+            .env("MNIST_DIR", common::mnist_dir())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&[]);
+    assert_eq!(code, Some(0), "{err}");
+    let final_csv = res.path().join("gans/smoke").join(id).join("final.csv");
+    let stamp = std::fs::metadata(&final_csv).unwrap().modified().unwrap();
+    let (code, err) = run(&[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("is finished") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::metadata(&final_csv).unwrap().modified().unwrap(),
+        stamp
+    );
+    let (code, err) = run(&["--seed", "7"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("another config"), "{err}");
+    let (code, err) = run(&["--force"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_ne!(
+        std::fs::metadata(&final_csv).unwrap().modified().unwrap(),
+        stamp
+    );
+}

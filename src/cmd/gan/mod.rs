@@ -157,3 +157,46 @@ impl Paths {
 pub fn padded(split: &crate::data::Split) -> Vec<f32> {
     gan_variants::shapes::pad_to_32(&split.images)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field of a GAN profile at its boundary (the committed profiles pass).
+    #[test]
+    fn gan_profile_validation_covers_every_field() {
+        let ok = GanProfile {
+            g_updates: 1,
+            ebgan_configs: 512,
+            gan_configs: 6144,
+            subsample_seed: 0,
+            seed: 0,
+            curve_every: 1,
+            curve_samples: 1,
+            final_samples: 1,
+            parzen_samples: 1,
+            parzen_validation: 59_999,
+        };
+        assert!(ok.validate().is_ok());
+        let key = |f: fn(&mut GanProfile)| {
+            let mut p = ok.clone();
+            f(&mut p);
+            p.validate().unwrap_err().key
+        };
+        assert_eq!(key(|p| p.g_updates = 0), "g_updates");
+        assert_eq!(key(|p| p.ebgan_configs = 0), "ebgan_configs");
+        assert_eq!(key(|p| p.ebgan_configs = 513), "ebgan_configs");
+        assert_eq!(key(|p| p.gan_configs = 0), "gan_configs");
+        assert_eq!(key(|p| p.gan_configs = 6145), "gan_configs");
+        assert_eq!(key(|p| p.curve_every = 0), "curve_every");
+        assert_eq!(key(|p| p.curve_samples = 0), "curve_samples");
+        assert_eq!(key(|p| p.final_samples = 0), "final_samples");
+        assert_eq!(key(|p| p.parzen_samples = 0), "parzen_samples");
+        assert_eq!(key(|p| p.parzen_validation = 0), "parzen_validation");
+        assert_eq!(key(|p| p.parzen_validation = 60_000), "parzen_validation");
+        let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        for name in ["paper", "quick", "smoke"] {
+            load_profile(&configs, name).unwrap();
+        }
+    }
+}
