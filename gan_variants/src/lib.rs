@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod nets;
+pub mod ops;
 pub mod shapes;
 
 pub use config::{Arch, EnergyNorm, GanConfig, Optim, TrainSettings, VariantKind};
