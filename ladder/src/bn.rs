@@ -78,6 +78,34 @@ pub fn normalize_groups<const N: usize, T: Tape<f32, Cpu>>(
     (y.put_tape(tape), stats)
 }
 
+/// [`normalize_groups`] for rows of a runtime width: the batch norm per channel of the image
+/// models, whose feature maps are rows (N · H · W, C), so that each channel is normalised over
+/// (N, H, W) within each segment (real and fake halves apart). `segments` count rows (for
+/// images: images × H × W).
+pub fn normalize_groups_dyn<T: Tape<f32, Cpu>>(
+    x: Tensor<(usize, usize), f32, Cpu, T>,
+    segments: &[usize],
+    eps: f32,
+) -> (Tensor<(usize, usize), f32, Cpu, T>, Vec<ColumnStats>) {
+    let (x, mut tape) = x.split_tape();
+    let (rows, n) = *x.shape();
+    let mut y = x.as_vec();
+    let (stats, inv_std) = normalize_segments(&mut y, n, segments, eps);
+    let y = x.device().tensor_from_vec(y, (rows, n));
+    if T::OWNS_TAPE {
+        let y_out = y.clone();
+        let segments = segments.to_vec();
+        tape.add_backward_op(move |grads| {
+            let gy: Vec<f32> = grads.get_or_alloc_mut(&y_out)?.to_vec();
+            let yv = y_out.as_vec();
+            let gx = grads.get_or_alloc_mut(&x)?;
+            backward_segments(&gy, &yv, gx, n, &segments, &inv_std);
+            Ok(())
+        });
+    }
+    (y.put_tape(tape), stats)
+}
+
 /// Normalises each segment of rows of the row-major `y` (width `n`) in place with its own
 /// batch statistics; returns the statistics and 1/sqrt(var + ε) of each segment.
 pub(crate) fn normalize_segments(
@@ -216,5 +244,26 @@ mod tests {
             let s2: f32 = (3..7).map(|r| analytic[r * N + c]).sum();
             assert!(s1.abs() < 1e-5 && s2.abs() < 1e-5);
         }
+    }
+
+    /// The runtime-width version equals the const-width one (values, statistics and input
+    /// gradient, bit for bit: the same kernels), so its finite-difference test above covers it.
+    #[test]
+    fn runtime_width_equals_const_width() {
+        let dev: Cpu = Cpu::seed_from_u64(8);
+        const N: usize = 5;
+        let x: Rows<N> = dev.sample_normal_like(&(9, Const::<N>));
+        let w: Rows<N> = dev.sample_normal_like(&(9, Const::<N>));
+        let segments = [4, 5];
+        let (y, st) = normalize_groups(x.leaky_trace(), &segments, 1e-5);
+        let y_values = y.retaped::<NoneTape>().as_vec();
+        let gc = (y * w.clone()).sum().backward();
+        let xd = dev.tensor_from_vec(x.as_vec(), (9usize, N));
+        let wd = dev.tensor_from_vec(w.as_vec(), (9usize, N));
+        let (yd, sd) = normalize_groups_dyn(xd.leaky_trace(), &segments, 1e-5);
+        assert_eq!(yd.as_vec(), y_values);
+        assert_eq!(sd, st);
+        let gd = (yd * wd).sum().backward();
+        assert_eq!(gd.get(&xd).as_vec(), gc.get(&x).as_vec());
     }
 }
