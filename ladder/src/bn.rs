@@ -11,6 +11,9 @@ use crate::shapes::Rows;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
+/// Rows of a runtime width (the image models' feature maps: N · H · W rows, C columns).
+pub type DynRows<T = NoneTape> = Tensor<(usize, usize), f32, Cpu, T>;
+
 /// Per-column mean and biased variance of one segment of rows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ColumnStats {
@@ -83,10 +86,10 @@ pub fn normalize_groups<const N: usize, T: Tape<f32, Cpu>>(
 /// (N, H, W) within each segment (real and fake halves apart). `segments` count rows (for
 /// images: images × H × W).
 pub fn normalize_groups_dyn<T: Tape<f32, Cpu>>(
-    x: Tensor<(usize, usize), f32, Cpu, T>,
+    x: DynRows<T>,
     segments: &[usize],
     eps: f32,
-) -> (Tensor<(usize, usize), f32, Cpu, T>, Vec<ColumnStats>) {
+) -> (DynRows<T>, Vec<ColumnStats>) {
     let (x, mut tape) = x.split_tape();
     let (rows, n) = *x.shape();
     let mut y = x.as_vec();
