@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod data;
+pub mod images;
 pub mod io;
 pub mod results;
 pub mod stats;

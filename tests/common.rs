@@ -23,3 +23,19 @@ pub fn mnist_dir() -> PathBuf {
 pub fn configs() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs")
 }
+
+/// A folder of the shared data (`../shared/data/<name>`, or $<VAR>): the CIFAR-10 batches, the
+/// CelebA faces. Tests that need it fail with this message rather than pass without it.
+pub fn shared_data(var: &str, name: &str) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| {
+            let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/data")
+                .join(name);
+            p.is_dir().then_some(p)
+        })
+        .unwrap_or_else(|| {
+            panic!("these tests need ../shared/data/{name}: set {var} to its folder")
+        })
+}
