@@ -18,5 +18,6 @@ pub mod ebgan_pt;
 pub mod gan;
 pub mod grid;
 pub mod harness;
+pub mod metrics;
 pub mod parzen;
 pub mod score;
