@@ -24,7 +24,7 @@ impl Gaussian {
     /// Fits `features` (n rows of `dim` values, row-major). Errors when n ≤ dim (the
     /// covariance would be singular and the FID meaningless) or the length is not n · dim.
     pub fn fit(features: &[f32], dim: usize) -> Result<Self, String> {
-        if dim == 0 || features.len() % dim != 0 {
+        if dim == 0 || !features.len().is_multiple_of(dim) {
             return Err(format!(
                 "{} values are not rows of {dim} features",
                 features.len()
@@ -76,7 +76,7 @@ pub fn fid(a: &Gaussian, b: &Gaussian) -> f64 {
 /// Unbiased MMD² between feature sets `x` and `y` (rows of `dim`) with the kernel
 /// (aᵀb / dim + 1)³. Errors with fewer than two rows in either set.
 pub fn kid(x: &[f32], y: &[f32], dim: usize) -> Result<f64, String> {
-    if dim == 0 || x.len() % dim != 0 || y.len() % dim != 0 {
+    if dim == 0 || !x.len().is_multiple_of(dim) || !y.len().is_multiple_of(dim) {
         return Err(format!("the feature sets are not rows of {dim} values"));
     }
     let (m, n) = (x.len() / dim, y.len() / dim);
