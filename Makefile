@@ -84,7 +84,7 @@ results/tuning/%/final.csv: | build
 	  --labels $(patsubst labels%,%,$(word 4,$(subst /, ,$*))) \
 	  --seed $(patsubst seed%,%,$(word 5,$(subst /, ,$*)))
 
-.PHONY: tuning tuning-runs runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
+.PHONY: data-fashion tuning tuning-runs runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
 
 # A prebuilt binary (BIN=...) is used as it is, e.g. on a cluster or for a long background table.
 build:
@@ -146,6 +146,11 @@ runs-per-hour: build
 	done
 
 MNIST_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
+# `make data-fashion`: Fashion-MNIST from Debian's package (the image loaders read it from
+# /usr/share/datasets/fashion-mnist, or FASHION_MNIST_DIR).
+data-fashion:
+	@test -d /usr/share/datasets/fashion-mnist || apt-get install -y dataset-fashion-mnist
+
 # `make data`: with MNIST_DIR pointing at a local copy, link it into data/mnist; otherwise
 # download the four files from public mirrors into data/mnist (`ebgan data fetch`: SHA-256 of
 # the content verified before use, broken downloads resumed, corrupt ones fetched again).

@@ -194,3 +194,28 @@ fn mnist_is_padded_to_32_with_black() {
         (src[14 * 28 + 14] * 255.0).round() as u8
     );
 }
+
+/// Fashion-MNIST from Debian's package (or FASHION_MNIST_DIR): 6,000 training images per
+/// class and the published mean pixel 0.2860 (Xiao et al. 2017's normalisation constant).
+#[test]
+fn fashion_mnist_loads_with_its_published_statistics() {
+    let dir = std::env::var_os("FASHION_MNIST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| ebgan::data::FASHION_MNIST_DEFAULT_DIR.into());
+    let set = ebgan::data::load_idx_set(&dir, &ebgan::data::FASHION_MNIST).unwrap_or_else(|e| {
+        panic!("{e:#} (these tests need Fashion-MNIST: apt-get install dataset-fashion-mnist)")
+    });
+    let mut counts = [0usize; 10];
+    set.train
+        .labels
+        .iter()
+        .for_each(|&l| counts[l as usize] += 1);
+    assert_eq!(counts, [6_000; 10]);
+    let mean =
+        set.train.images.iter().map(|&v| v as f64).sum::<f64>() / set.train.images.len() as f64;
+    assert!((mean - 0.2860).abs() < 1e-4, "{mean}");
+    assert_eq!(mnist_padded(&set.train).n, 60_000);
+    // The MNIST checksums do not accept it (a control that the check is per set).
+    let e = format!("{:#}", ebgan::data::load_mnist(&dir).unwrap_err());
+    assert!(e.contains("not the original MNIST"), "{e}");
+}
