@@ -39,3 +39,18 @@ pub fn shared_data(var: &str, name: &str) -> PathBuf {
             panic!("these tests need ../shared/data/{name}: set {var} to its folder")
         })
 }
+
+/// Runs the `ebgan` binary from the repository root with MNIST_DIR set; returns its exit code
+/// and stderr.
+pub fn ebgan(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ebgan"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("MNIST_DIR", mnist_dir())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

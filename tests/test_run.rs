@@ -6,7 +6,6 @@ use ebgan::cmd::run::{execute, CurveRow, FinalRow, RunOptions};
 use ebgan::config::{resolve, Model, RunConfig};
 use ebgan::data::load_mnist;
 use ebgan::io::read_csv;
-use std::process::Command;
 
 /// A smoke-profile config cut down to a few steps (the structure of the protocol kept).
 fn tiny(model: Model) -> RunConfig {
@@ -287,21 +286,9 @@ fn a_non_finite_loss_is_recorded_as_diverged() {
     assert_eq!(saved[0].test_error, None);
 }
 
-fn ebgan(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ebgan"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn bad_input_gives_one_clear_error_and_exit_code_1() {
-    let (code, err) = ebgan(&[
+    let (code, err) = common::ebgan(&[
         "run",
         "--model",
         "ln",
@@ -325,7 +312,7 @@ fn bad_input_gives_one_clear_error_and_exit_code_1() {
         !std::path::Path::new("/tmp/never-written").exists(),
         "a run that cannot start creates nothing"
     );
-    let (code, err) = ebgan(&[
+    let (code, err) = common::ebgan(&[
         "run",
         "--model",
         "ln",
@@ -338,7 +325,7 @@ fn bad_input_gives_one_clear_error_and_exit_code_1() {
     ]);
     assert_eq!(code, 1);
     assert!(err.contains("positive multiple of 10"), "{err}");
-    let (code, err) = ebgan(&["table2", "--profile", "nope"]);
+    let (code, err) = common::ebgan(&["table2", "--profile", "nope"]);
     assert_eq!(code, 1);
     assert!(err.contains("unknown profile 'nope'"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -409,12 +396,12 @@ fn a_finished_run_is_not_retrained_without_force() {
         out.to_str().unwrap(),
     ];
     // A finished run of another config is an error, not silently kept.
-    let (code, err) = ebgan(&args);
+    let (code, err) = common::ebgan(&args);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("another config"), "{err}");
     let cfg = resolve(&common::configs(), "smoke", Model::Ln, 100, 1).unwrap();
     std::fs::write(out.join("config.toml"), toml::to_string(&cfg).unwrap()).unwrap();
-    let (code, err) = ebgan(&args);
+    let (code, err) = common::ebgan(&args);
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("is finished") && err.contains("--force"),
@@ -425,9 +412,9 @@ fn a_finished_run_is_not_retrained_without_force() {
         "finished\n"
     );
     std::fs::remove_file(out.join("final.csv")).unwrap();
-    let (code, err) = ebgan(&args);
+    let (code, err) = common::ebgan(&args);
     assert_eq!(code, 1, "{err}");
-    let (code, err) = ebgan(&[
+    let (code, err) = common::ebgan(&[
         "run",
         "--model",
         "ln",

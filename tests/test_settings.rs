@@ -5,20 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-
-fn ebgan(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ebgan"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("MNIST_DIR", common::mnist_dir())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A copy of `configs/` with `from` replaced by `to` in `file` (which must contain `from`).
 fn edited(dir: &Path, file: &str, from: &str, to: &str) {
@@ -157,7 +143,7 @@ fn a_bad_setting_is_one_error_naming_file_key_and_range_and_nothing_is_written()
         std::fs::create_dir(&configs).unwrap();
         edited(&configs, file, from, to);
         let results = dir.path().join("results");
-        let (code, err) = ebgan(&[
+        let (code, err) = common::ebgan(&[
             "run",
             "--quiet",
             "--model",
@@ -192,7 +178,7 @@ fn a_bad_setting_is_one_error_naming_file_key_and_range_and_nothing_is_written()
     let configs = dir.path().join("configs");
     std::fs::create_dir(&configs).unwrap();
     edited(&configs, "ln.toml", "lr = 2e-4", "lr = 2e-4");
-    let (code, err) = ebgan(&[
+    let (code, err) = common::ebgan(&[
         "run",
         "--model",
         "ln",
@@ -232,14 +218,15 @@ fn bad_flags_are_refused_before_anything_is_written() {
     ];
     // Exit code 1 and the flag named: label counts MNIST cannot fill, or not per class.
     for labels in ["60000", "0", "105", "54220"] {
-        let (code, err) = ebgan(&[&base[..], &["--labels", labels]].concat());
+        let (code, err) = common::ebgan(&[&base[..], &["--labels", labels]].concat());
         assert_eq!(code, 1, "--labels {labels}: {err}");
         assert!(err.contains(&format!("--labels = {labels}")), "{err}");
         assert!(!results.exists(), "--labels {labels}");
     }
     // Fits MNIST's training set, not the 50,000 images of the validation split: found when
     // the labeled set is drawn, still before the folder exists.
-    let (code, err) = ebgan(&[&base[..], &["--labels", "50000", "--split", "validation"]].concat());
+    let (code, err) =
+        common::ebgan(&[&base[..], &["--labels", "50000", "--split", "validation"]].concat());
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("too few examples"), "{err}");
     assert!(!results.exists());
@@ -251,7 +238,7 @@ fn bad_flags_are_refused_before_anything_is_written() {
         ("--checkpoint-minutes", "inf"),
     ] {
         let arg = format!("{flag}={v}");
-        let (code, err) = ebgan(&[&base[..], &["--labels", "100", &arg]].concat());
+        let (code, err) = common::ebgan(&[&base[..], &["--labels", "100", &arg]].concat());
         assert_eq!(code, 2, "{flag} {v}: {err}");
         assert!(err.contains(flag), "{err}");
     }
@@ -279,7 +266,7 @@ fn bad_gan_settings_are_refused_naming_file_and_key() {
         std::fs::create_dir(&configs).unwrap();
         edited(&configs, "gans.toml", from, to);
         let results = dir.path().join("results");
-        let (code, err) = ebgan(&[
+        let (code, err) = common::ebgan(&[
             "gan",
             "run",
             "--quiet",
