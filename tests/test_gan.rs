@@ -81,7 +81,7 @@ fn smoke_run_of_each_variant_is_reproducible() {
         let c0 = tempfile::tempdir().unwrap();
         let r0 = execute(&untrained_cfg, &data, &c, c0.path(), extras).unwrap();
         let dev = Cpu::seed_from_u64(cfg.seed);
-        let fresh = gan_variants::harness::build(&dev, &cfg.config, cfg.seed).unwrap();
+        let fresh = gan_variants::variants::build(&dev, &cfg.config, cfg.seed).unwrap();
         let expected = scores(&c.log_probs(&fresh.samples(cfg.final_samples, 0)));
         assert_eq!(r0.i_prime, Some(expected.i_prime), "{id}");
         assert_eq!(r0.inception_score, Some(expected.inception), "{id}");
@@ -152,7 +152,7 @@ fn samples_use_whole_batches() {
     let (cfg, _) = resolve(&paths(), "smoke", SMALL[1], None).unwrap();
     assert_eq!(cfg.config.train.batch, 64);
     let dev = Cpu::seed_from_u64(cfg.seed);
-    let g = gan_variants::harness::build(&dev, &cfg.config, cfg.seed).unwrap();
+    let g = gan_variants::variants::build(&dev, &cfg.config, cfg.seed).unwrap();
     let px = gan_variants::shapes::PIXELS;
     let a = g.samples(70, 3);
     let b = g.samples(128, 3);

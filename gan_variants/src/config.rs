@@ -1,7 +1,7 @@
 //! One configuration of the fully connected family (EBGAN paper, appendix C and Table 1),
 //! serde-serialisable, with a canonical id that names its run folder and parses back.
 
-use ladder::validate::{at_least, positive, unit_interval_open, Checked};
+use ladder::validate::{at_least, non_negative, positive, unit_interval_open, Checked, Invalid};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -136,6 +136,67 @@ impl TrainSettings {
         positive("adam_eps", self.adam_eps as f64)?;
         unit_interval_open("sgd_momentum", self.sgd_momentum as f64)?;
         positive("bn_eps", self.bn_eps as f64)
+    }
+}
+
+/// One image configuration (EBGAN appendix C; spec conv-gans-edgan.md): the variant, the image
+/// geometry (which picks the compiled DCGAN generator and the variant's discriminator, see
+/// [`crate::nets::image`]), Adam's learning rates and the EBGAN parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageArch {
+    pub variant: VariantKind,
+    /// Image side in pixels (32 or 64) and channels (3 colour, 1 grey).
+    pub side: usize,
+    pub channels: usize,
+    /// Adam learning rates of D and G (DCGAN: 2e-4 both).
+    pub lr_d: f32,
+    pub lr_g: f32,
+    /// EBGAN margin m (faces: 20); ignored by GAN.
+    pub margin: f32,
+    /// Weight of the pulling-away term (EBGAN-PT: 0.1); ignored otherwise.
+    pub pt_weight: f32,
+}
+
+/// A complete image run configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageGanConfig {
+    pub arch: ImageArch,
+    pub train: TrainSettings,
+}
+
+impl ImageArch {
+    /// Every field in range (keys as in the `[arch]` table): `side` and `channels` a compiled
+    /// geometry ([`crate::nets::image::COMPILED`]), learning rates > 0, margin and PT weight ≥ 0.
+    pub fn validate(&self) -> Checked {
+        let geometry = crate::nets::image::COMPILED;
+        if !geometry.contains(&(self.side, self.channels)) {
+            return Err(Invalid::new(
+                "side",
+                format!("{} (channels = {})", self.side, self.channels),
+                format!(
+                    "one of the compiled geometries (side, channels) {:?}",
+                    geometry
+                ),
+            ));
+        }
+        positive("lr_d", self.lr_d as f64)?;
+        positive("lr_g", self.lr_g as f64)?;
+        non_negative("margin", self.margin as f64)?;
+        non_negative("pt_weight", self.pt_weight as f64)
+    }
+}
+
+impl ImageGanConfig {
+    /// [`ImageArch::validate`] and [`TrainSettings::validate`], with the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        self.arch
+            .validate()
+            .map_err(|e| e.under("arch").to_string())?;
+        self.train
+            .validate()
+            .map_err(|e| e.under("train").to_string())
     }
 }
 

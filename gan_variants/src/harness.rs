@@ -7,7 +7,7 @@
 //! freshly updated D on the fakes of the last D step with their tape, so G's gradient flows
 //! through D's input and, for EBGAN, through the reconstruction target as well.
 
-use crate::config::{Arch, GanConfig, TrainSettings, VariantKind};
+use crate::config::{Arch, TrainSettings};
 use crate::nets::{build_discriminator, build_generator, Dropout, Net};
 use crate::shapes::{Loss, Matrix, Rows, Traced, LATENT, PIXELS};
 use dfdx::prelude::*;
@@ -38,13 +38,13 @@ pub fn stream(seed: u64, key: Stream, counter: u64) -> StdRng {
 }
 
 /// What D returned for a batch.
-pub struct DiscOut<const O: usize> {
+pub struct DiscOut<const X: usize, const O: usize> {
     /// D's output before any squashing (GAN: logits; EBGAN: the reconstruction).
     pub out: Rows<O, Traced>,
     /// D's last hidden activation (EBGAN: the encoder output, the S of eq. 14).
     pub code: Matrix<Traced>,
     /// D's input (an empty-tape copy, the reconstruction target).
-    pub input: Rows<PIXELS, Traced>,
+    pub input: Rows<X, Traced>,
 }
 
 /// Numbers a loss reports besides its value.
@@ -58,10 +58,11 @@ pub struct LossStats {
     pub pt: Option<f32>,
 }
 
-/// A variant: its discriminator loss on a stacked [real; fake] batch and its generator loss.
-pub trait Losses<const O: usize> {
-    fn d_loss(&self, d: DiscOut<O>, n_real: usize) -> (Loss, LossStats);
-    fn g_loss(&self, d: DiscOut<O>) -> (Loss, LossStats);
+/// A variant: its discriminator loss on a stacked [real; fake] batch of images of `X` values
+/// and its generator loss, for a D with `O` outputs.
+pub trait Losses<const X: usize, const O: usize> {
+    fn d_loss(&self, d: DiscOut<X, O>, n_real: usize) -> (Loss, LossStats);
+    fn g_loss(&self, d: DiscOut<X, O>) -> (Loss, LossStats);
 }
 
 /// Per-row weights 1/n_real on the first `n_real` rows and 0 after (`real = true`), or the
@@ -89,17 +90,20 @@ pub fn weighted_mean(v: &[f32], w: &[f32]) -> f32 {
 }
 
 /// G(z) = tanh of the generator's output, G in training mode (batch statistics).
-pub fn generate(g: &dyn Net<LATENT, PIXELS>, z: Rows<LATENT, Traced>) -> Rows<PIXELS, Traced> {
+pub fn generate<const X: usize>(
+    g: &dyn Net<LATENT, X>,
+    z: Rows<LATENT, Traced>,
+) -> Rows<X, Traced> {
     let rows = z.shape().0;
     g.forward(z, &[rows], None).0.tanh()
 }
 
 /// The G step's loss: D on the fakes *with their tape* (so the gradient reaches G through D's
 /// input and, for EBGAN, through the reconstruction target), then the variant's L_G.
-pub fn generator_loss<const O: usize, L: Losses<O>>(
-    d: &dyn Net<PIXELS, O>,
+pub fn generator_loss<const X: usize, const O: usize, L: Losses<X, O>>(
+    d: &dyn Net<X, O>,
     losses: &L,
-    fake: Rows<PIXELS, Traced>,
+    fake: Rows<X, Traced>,
     drop: Option<Dropout<'_>>,
 ) -> (Loss, LossStats) {
     let rows = fake.shape().0;
@@ -125,22 +129,25 @@ impl StepStats {
 
 /// A trainer for one configuration, whatever its variant.
 pub trait GanTrainer {
-    /// Step t (0-based) on `reals`: k · batch real rows of PIXELS values in [−1, 1].
+    /// Step t (0-based) on `reals`: k · batch real rows of [`GanTrainer::width`] values in
+    /// [−1, 1].
     fn step(&mut self, t: u64, reals: &[f32]) -> StepStats;
     /// `n` samples in [−1, 1] (G with batch statistics over whole batches of the training size,
     /// the last one cut to `n`), from the latent stream (seed, Samples, `counter`).
     fn samples(&self, n: usize, counter: u64) -> Vec<f32>;
     /// Trainable values of G and D.
     fn num_params(&self) -> (usize, usize);
+    /// Values per image (pixels × channels).
+    fn width(&self) -> usize;
 }
 
-/// G, D and the variant's losses.
-pub struct Harness<const O: usize, L: Losses<O>> {
+/// G, D and the variant's losses, for images of `X` values and a D with `O` outputs.
+pub struct Harness<const X: usize, const O: usize, L: Losses<X, O>> {
     losses: L,
     train: TrainSettings,
     dropout_p: Option<f32>,
-    g: Box<dyn Net<LATENT, PIXELS>>,
-    d: Box<dyn Net<PIXELS, O>>,
+    g: Box<dyn Net<LATENT, X>>,
+    d: Box<dyn Net<X, O>>,
     g_grads: Gradients<f32, Cpu>,
     d_grads: Gradients<f32, Cpu>,
     seed: u64,
@@ -158,8 +165,8 @@ fn normal_rows<const N: usize>(dev: &Cpu, rng: &mut StdRng, rows: usize) -> Rows
     dev.tensor_from_vec(v, (rows, Const::<N>))
 }
 
-impl<const O: usize, L: Losses<O>> Harness<O, L> {
-    /// Builds G (from stream InitG) and D (InitD) for `arch`.
+impl<const O: usize, L: Losses<PIXELS, O>> Harness<PIXELS, O, L> {
+    /// Builds the fully connected G (from stream InitG) and D (InitD) for `arch`.
     pub fn new(
         dev: &Cpu,
         arch: &Arch,
@@ -189,10 +196,37 @@ impl<const O: usize, L: Losses<O>> Harness<O, L> {
             train,
             &mut stream(seed, Stream::InitD, 0),
         )?;
+        Harness::from_nets(
+            dev,
+            g,
+            d,
+            train,
+            arch.dropout_d.then_some(train.dropout_p),
+            losses,
+            seed,
+        )
+    }
+}
+
+impl<const X: usize, const O: usize, L: Losses<X, O>> Harness<X, O, L> {
+    /// The harness around a built G and D of any family (dropout in D with probability
+    /// `dropout_p` when given).
+    pub fn from_nets(
+        dev: &Cpu,
+        g: Box<dyn Net<LATENT, X>>,
+        d: Box<dyn Net<X, O>>,
+        train: &TrainSettings,
+        dropout_p: Option<f32>,
+        losses: L,
+        seed: u64,
+    ) -> Result<Self, String> {
+        if train.batch < 2 || train.d_steps == 0 {
+            return Err("batch must be ≥ 2 and d_steps ≥ 1".into());
+        }
         Ok(Self {
             losses,
             train: train.clone(),
-            dropout_p: arch.dropout_d.then_some(train.dropout_p),
+            dropout_p,
             g_grads: g.alloc_grads(),
             d_grads: d.alloc_grads(),
             g,
@@ -203,18 +237,18 @@ impl<const O: usize, L: Losses<O>> Harness<O, L> {
     }
 }
 
-impl<const O: usize, L: Losses<O>> GanTrainer for Harness<O, L> {
+impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, O, L> {
     fn step(&mut self, t: u64, reals: &[f32]) -> StepStats {
         let b = self.train.batch;
         let k = self.train.d_steps;
-        assert_eq!(reals.len(), k * b * PIXELS, "k batches of real rows");
+        assert_eq!(reals.len(), k * b * X, "k batches of real rows");
         let mut stats = StepStats::default();
         let mut fakes = None;
-        for (i, real) in reals.chunks_exact(b * PIXELS).enumerate() {
+        for (i, real) in reals.chunks_exact(b * X).enumerate() {
             let c = t * k as u64 + i as u64;
             // Unused fakes of an earlier D step give their gradient set back, zeroed.
             if let Some(old) = fakes.take() {
-                let old: Rows<PIXELS, Traced> = old;
+                let old: Rows<X, Traced> = old;
                 self.g_grads = old.sum().backward();
                 self.g.zero_grads(&mut self.g_grads);
             }
@@ -224,7 +258,7 @@ impl<const O: usize, L: Losses<O>> GanTrainer for Harness<O, L> {
             let mut x = real.to_vec();
             x.extend(fake.as_vec());
             fakes = Some(fake);
-            let x: Rows<PIXELS> = self.dev.tensor_from_vec(x, (2 * b, Const));
+            let x: Rows<X> = self.dev.tensor_from_vec(x, (2 * b, Const));
             let x = x.trace(take(&mut self.d_grads));
             let input = x.with_empty_tape();
             let mut rng = stream(self.seed, Stream::DropoutD, c);
@@ -259,7 +293,7 @@ impl<const O: usize, L: Losses<O>> GanTrainer for Harness<O, L> {
     fn samples(&self, n: usize, counter: u64) -> Vec<f32> {
         let b = self.train.batch;
         let mut rng = stream(self.seed, Stream::Samples, counter);
-        let mut out = Vec::with_capacity(n * PIXELS);
+        let mut out = Vec::with_capacity(n * X);
         let mut done = 0;
         while done < n {
             // Always a whole batch of the training size: batch statistics over fewer rows
@@ -268,7 +302,7 @@ impl<const O: usize, L: Losses<O>> GanTrainer for Harness<O, L> {
             let rows = b.min(n - done);
             let z: Rows<LATENT> = normal_rows(&self.dev, &mut rng, b);
             let x = self.g.forward_untraced(z, &[b]).tanh().as_vec();
-            out.extend_from_slice(&x[..rows * PIXELS]);
+            out.extend_from_slice(&x[..rows * X]);
             done += rows;
         }
         out
@@ -277,45 +311,18 @@ impl<const O: usize, L: Losses<O>> GanTrainer for Harness<O, L> {
     fn num_params(&self) -> (usize, usize) {
         (self.g.num_params(), self.d.num_params())
     }
-}
 
-/// The trainer for `cfg`'s variant, initialised from `seed`.
-pub fn build(dev: &Cpu, cfg: &GanConfig, seed: u64) -> Result<Box<dyn GanTrainer>, String> {
-    let (a, t) = (&cfg.arch, &cfg.train);
-    Ok(match a.variant {
-        VariantKind::Gan => Box::new(Harness::new(dev, a, t, crate::gan::Gan, seed)?),
-        VariantKind::Ebgan => Box::new(Harness::new(
-            dev,
-            a,
-            t,
-            crate::ebgan::Ebgan {
-                margin: a.margin,
-                norm: t.energy,
-            },
-            seed,
-        )?),
-        VariantKind::EbganPt => Box::new(Harness::new(
-            dev,
-            a,
-            t,
-            crate::ebgan_pt::EbganPt {
-                ebgan: crate::ebgan::Ebgan {
-                    margin: a.margin,
-                    norm: t.energy,
-                },
-                weight: a.pt_weight,
-            },
-            seed,
-        )?),
-    })
+    fn width(&self) -> usize {
+        X
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{EnergyNorm, Optim};
-    use crate::ebgan_pt::EbganPt;
     use crate::nets::{trainable, Affine, Mlp, NoNorm, Trainable};
+    use crate::variants::ebgan_pt::EbganPt;
     use rand::SeedableRng;
 
     type SmallG = Trainable<Mlp<LATENT, 6, PIXELS, 1, Affine<6>>>;
@@ -337,7 +344,7 @@ mod tests {
         let mut g: SmallG = trainable(&dev, Optim::Adam, 1e-3, 0.3, &train, &mut rng);
         let d: SmallD = trainable(&dev, Optim::Adam, 1e-3, 0.3, &train, &mut rng);
         let losses = EbganPt {
-            ebgan: crate::ebgan::Ebgan {
+            ebgan: crate::variants::ebgan::Ebgan {
                 margin: 10.0,
                 norm: EnergyNorm::L2,
             },

@@ -11,13 +11,15 @@ pub mod nets;
 pub mod ops;
 pub mod shapes;
 
-pub use config::{Arch, EnergyNorm, GanConfig, Optim, TrainSettings, VariantKind};
+pub use config::{
+    Arch, EnergyNorm, GanConfig, ImageArch, ImageGanConfig, Optim, TrainSettings, VariantKind,
+};
 pub mod classifier;
-pub mod ebgan;
-pub mod ebgan_pt;
-pub mod gan;
 pub mod grid;
 pub mod harness;
 pub mod metrics;
 pub mod parzen;
 pub mod score;
+pub mod variants;
+
+pub use variants::{ebgan, ebgan_pt, gan};

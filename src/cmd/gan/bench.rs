@@ -5,8 +5,8 @@ use super::run::{resolve, RealBatches};
 use super::Paths;
 use anyhow::Result;
 use dfdx::prelude::*;
-use gan_variants::harness::build;
 use gan_variants::shapes::PIXELS;
+use gan_variants::variants::build;
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]

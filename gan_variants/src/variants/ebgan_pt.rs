@@ -2,9 +2,9 @@
 //! f_PT(S) = 1/(N(N−1)) Σ_i Σ_{j≠i} (S_iᵀS_j / (‖S_i‖ ‖S_j‖))², the mean *squared* cosine
 //! between the encoder outputs S of the generated batch (not the pixels, not unsquared).
 
-use crate::ebgan::Ebgan;
 use crate::harness::{DiscOut, LossStats, Losses};
-use crate::shapes::{Loss, Matrix, Traced, PIXELS};
+use crate::shapes::{Loss, Matrix, Traced};
+use crate::variants::ebgan::Ebgan;
 use dfdx::prelude::*;
 
 /// EBGAN with the pulling-away term at `weight` (0.1 in the paper).
@@ -38,12 +38,12 @@ pub fn pulling_away(s: Matrix<Traced>) -> Loss {
     (cos.square().sum() - diag) / (n * (n - 1)) as f32
 }
 
-impl Losses<PIXELS> for EbganPt {
-    fn d_loss(&self, d: DiscOut<PIXELS>, n_real: usize) -> (Loss, LossStats) {
+impl<const X: usize> Losses<X, X> for EbganPt {
+    fn d_loss(&self, d: DiscOut<X, X>, n_real: usize) -> (Loss, LossStats) {
         self.ebgan.d_loss(d, n_real)
     }
 
-    fn g_loss(&self, d: DiscOut<PIXELS>) -> (Loss, LossStats) {
+    fn g_loss(&self, d: DiscOut<X, X>) -> (Loss, LossStats) {
         let code = d.code.with_empty_tape();
         let DiscOut {
             out,
@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn g_loss_adds_the_weighted_term() {
         let dev: Cpu = Default::default();
-        let (mut d, _, _) = crate::ebgan::tests::four_rows(&dev);
+        let (mut d, _, _) = crate::variants::ebgan::tests::four_rows(&dev);
         let s = matrix(&dev, &[[1.0, 0.0], [1.0, 1.0], [0.0, 2.0], [1.0, 0.0]]);
         d.code = s.leaky_trace();
         let pt = EbganPt {

@@ -19,7 +19,7 @@ pub fn softplus(x: Column) -> Column {
     positive + (x.abs().negate().exp() + 1.0).ln()
 }
 
-fn logits(d: DiscOut<1>) -> Column {
+fn logits<const X: usize>(d: DiscOut<X, 1>) -> Column {
     let rows = d.out.shape().0;
     d.out.reshape_like(&(rows,))
 }
@@ -29,8 +29,8 @@ fn sigmoid_mean(l: &[f32], w: &[f32]) -> f32 {
     weighted_mean(&p, w)
 }
 
-impl Losses<1> for Gan {
-    fn d_loss(&self, d: DiscOut<1>, n_real: usize) -> (Loss, LossStats) {
+impl<const X: usize> Losses<X, 1> for Gan {
+    fn d_loss(&self, d: DiscOut<X, 1>, n_real: usize) -> (Loss, LossStats) {
         let l = logits(d);
         let dev = l.device().clone();
         let rows = l.shape().0;
@@ -49,7 +49,7 @@ impl Losses<1> for Gan {
         ((real + fake).sum(), stats)
     }
 
-    fn g_loss(&self, d: DiscOut<1>) -> (Loss, LossStats) {
+    fn g_loss(&self, d: DiscOut<X, 1>) -> (Loss, LossStats) {
         let l = logits(d);
         let lv = l.as_vec();
         let w = vec![1.0 / lv.len() as f32; lv.len()];
@@ -66,7 +66,7 @@ mod tests {
     use super::*;
     use crate::shapes::{Rows, PIXELS};
 
-    fn out(dev: &Cpu, logits: &[f32]) -> (DiscOut<1>, Rows<1>) {
+    fn out(dev: &Cpu, logits: &[f32]) -> (DiscOut<PIXELS, 1>, Rows<1>) {
         let t: Rows<1> = dev.tensor_from_vec(logits.to_vec(), (logits.len(), Const));
         let input: Rows<PIXELS> = dev.zeros_like(&(logits.len(), Const));
         let out = t.leaky_trace();

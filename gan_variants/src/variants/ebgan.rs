@@ -5,7 +5,7 @@
 
 use crate::config::EnergyNorm;
 use crate::harness::{half_weights, weighted_mean, DiscOut, LossStats, Losses};
-use crate::shapes::{Loss, Traced, PIXELS};
+use crate::shapes::{Loss, Traced};
 use dfdx::prelude::*;
 
 /// The EBGAN losses with margin m.
@@ -21,7 +21,10 @@ pub struct Ebgan {
 pub const L2_EPS_SQUARED: f32 = 1e-12;
 
 /// Per-sample energies of D's output against its input (rows; eq. 13's norm by default).
-pub fn energies(d: DiscOut<PIXELS>, norm: EnergyNorm) -> Tensor<(usize,), f32, Cpu, Traced> {
+pub fn energies<const X: usize>(
+    d: DiscOut<X, X>,
+    norm: EnergyNorm,
+) -> Tensor<(usize,), f32, Cpu, Traced> {
     let sq = (d.out - d.input).square();
     match norm {
         EnergyNorm::L2 => (sq.sum::<(usize,), Axis<1>>() + L2_EPS_SQUARED).sqrt(),
@@ -30,8 +33,8 @@ pub fn energies(d: DiscOut<PIXELS>, norm: EnergyNorm) -> Tensor<(usize,), f32, C
     }
 }
 
-impl Losses<PIXELS> for Ebgan {
-    fn d_loss(&self, d: DiscOut<PIXELS>, n_real: usize) -> (Loss, LossStats) {
+impl<const X: usize> Losses<X, X> for Ebgan {
+    fn d_loss(&self, d: DiscOut<X, X>, n_real: usize) -> (Loss, LossStats) {
         let e = energies(d, self.norm);
         let dev = e.device().clone();
         let rows = e.shape().0;
@@ -50,7 +53,7 @@ impl Losses<PIXELS> for Ebgan {
         ((real + hinge).sum(), stats)
     }
 
-    fn g_loss(&self, d: DiscOut<PIXELS>) -> (Loss, LossStats) {
+    fn g_loss(&self, d: DiscOut<X, X>) -> (Loss, LossStats) {
         let e = energies(d, self.norm);
         let ev = e.as_vec();
         let stats = LossStats {
@@ -64,10 +67,10 @@ impl Losses<PIXELS> for Ebgan {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::shapes::Rows;
+    use crate::shapes::{Rows, PIXELS};
 
     /// Rows whose difference out − input is (3, 4) → ‖·‖ 5; 12; (1, 1, 1, 1) → 2; 12.
-    pub(crate) fn four_rows(dev: &Cpu) -> (DiscOut<PIXELS>, Rows<PIXELS>, Rows<PIXELS>) {
+    pub(crate) fn four_rows(dev: &Cpu) -> (DiscOut<PIXELS, PIXELS>, Rows<PIXELS>, Rows<PIXELS>) {
         let mut out = vec![0.0f32; 4 * PIXELS];
         let input = vec![0.5f32; 4 * PIXELS];
         for (i, v) in out.iter_mut().enumerate() {

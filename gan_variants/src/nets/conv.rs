@@ -1,0 +1,589 @@
+//! The convolutional family: its layers, and how they chain into a network behind [`Net`].
+//!
+//! A batch of feature maps is [`Maps<C>`]: rows `(N · side · side, C)` in NHWC order (the
+//! layout of [`crate::ops::conv`]) with the side carried at run time. The channel count `C` is a
+//! type parameter, so a mismatched layer chain does not compile; the side is checked when a
+//! network is built ([`Layers::describe`]).
+//!
+//! A layer is a convolution ([`Conv`]) or a transposed convolution ([`ConvT`]) with
+//! compile-time channels, kernel, stride and padding, followed by its normalisation `N`
+//! ([`Affine`]: batch norm per channel over (N, H, W) within each segment of images, real and
+//! fake halves apart — spec "DCGAN D with batch norm"; [`Bias`]: a bias only; [`NoNorm`]) and
+//! its activation `A` ([`Relu`], [`LeakyRelu`] with α = 0.2, [`Identity`]). A layer followed by
+//! batch norm has no bias of its own (β replaces it). Weights are kept as rank-4 tensors whose
+//! row-major layout is the matmul operand of [`conv2d`] / [`conv_t2d`]: (ky, kx, C_in, C_out)
+//! for a convolution, (C_in, ky, kx, C_out) for a transposed one; the reshape shares storage
+//! and identity, so their gradients land on the parameters.
+//!
+//! A network is [`ConvNet`]: a trunk and a head (tuples of layers). The trunk's output is the
+//! network's "code" (the EBGAN encoder output S of eq. 14 for the pulling-away term; D's last
+//! hidden maps for DCGAN). Rows of the harness (`Rows<I>`, one image per row, HWC order) are the
+//! same memory as maps of one image per `side²` rows, so entering and leaving the family is a
+//! reshape.
+
+use super::{fill_normal, Affine, Bias, Dropout, LayerNorm, Net, NoNorm, Trainable};
+use crate::ops::activation::leaky_relu;
+use crate::ops::conv::{conv2d, conv_t2d, Geometry, Mat};
+use crate::shapes::{Matrix, Rows, Traced};
+use dfdx::nn::tensor_collection::{
+    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorRef,
+};
+use dfdx::prelude::*;
+use rand::rngs::StdRng;
+use std::marker::PhantomData;
+
+/// Feature maps of `C` channels: rows (N · side · side, C), NHWC.
+pub struct Maps<const C: usize, T = NoneTape> {
+    pub x: Rows<C, T>,
+    pub side: usize,
+}
+
+/// What a pass needs besides its input: the batch-norm segments (in *images*) and ε.
+#[derive(Clone, Copy, Debug)]
+pub struct Pass<'a> {
+    pub segments: &'a [usize],
+    pub eps: f32,
+}
+
+impl Pass<'_> {
+    /// The segments in rows of maps of side `side`.
+    fn rows(&self, side: usize) -> Vec<usize> {
+        self.segments.iter().map(|n| n * side * side).collect()
+    }
+}
+
+/// A layer or a chain of layers mapping maps `In` to `Self::Out`.
+pub trait Stage<In> {
+    type Out;
+    fn run(&self, x: In, pass: &Pass) -> Self::Out;
+}
+
+/// What a layer is, for shape tests, FLOP counts and the initialisation's statistics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerInfo {
+    /// "conv" or "conv_t".
+    pub kind: &'static str,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub side_in: usize,
+    pub side_out: usize,
+    /// Multiply-adds × 2 of the layer's matmul per image (forward).
+    pub flops_per_image: f64,
+    /// Root-mean-square of the weights and largest |bias| (0 without a bias).
+    pub weight_rms: f64,
+    pub bias_max: f64,
+}
+
+/// The shapes of a chain of layers.
+pub trait Layers {
+    /// Appends one [`LayerInfo`] per layer for an input of side `side`; returns the output
+    /// side, or an error naming the layer that does not fit.
+    fn describe(&self, side: usize, out: &mut Vec<LayerInfo>) -> Result<usize, String>;
+}
+
+/// An activation applied element-wise after the normalisation.
+pub trait Activation: Clone + std::fmt::Debug + Default {
+    fn apply<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T>;
+}
+
+/// max(x, 0).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Relu;
+/// LeakyReLU with α = 0.2 (Radford et al. 2016).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LeakyRelu;
+/// No activation (output layers: the harness applies tanh to G's output; D's logit and the
+/// EBGAN reconstruction are linear).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Identity;
+
+/// The slope of [`LeakyRelu`] for x < 0.
+pub const LEAKY_SLOPE: f32 = 0.2;
+
+impl Activation for Relu {
+    fn apply<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T> {
+        x.relu()
+    }
+}
+impl Activation for LeakyRelu {
+    fn apply<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T> {
+        leaky_relu(x, LEAKY_SLOPE)
+    }
+}
+impl Activation for Identity {
+    fn apply<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T> {
+        x
+    }
+}
+
+/// A convolution C_I → C_O, kernel K, stride S, padding P, then `N` and `A`.
+/// Output side ⌊(side + 2P − K)/S⌋ + 1.
+#[derive(Clone, Debug)]
+pub struct Conv<
+    const CI: usize,
+    const CO: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    N,
+    A,
+    E: Dtype = f32,
+    D: Device<E> = Cpu,
+> {
+    /// (ky, kx, C_in, C_out).
+    pub weight: Tensor<(Const<K>, Const<K>, Const<CI>, Const<CO>), E, D>,
+    pub norm: N,
+    pub act: PhantomData<A>,
+}
+
+/// A transposed convolution C_I → C_O, kernel K, stride S, padding P, then `N` and `A`.
+/// Output side (side − 1)·S − 2P + K (K = 4, S = 2, P = 1 doubles; K = 4, S = 1, P = 0 turns
+/// a 1 × 1 map — a latent vector — into 4 × 4: DCGAN's projection of z).
+#[derive(Clone, Debug)]
+pub struct ConvT<
+    const CI: usize,
+    const CO: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    N,
+    A,
+    E: Dtype = f32,
+    D: Device<E> = Cpu,
+> {
+    /// (C_in, ky, kx, C_out).
+    pub weight: Tensor<(Const<CI>, Const<K>, Const<K>, Const<CO>), E, D>,
+    pub norm: N,
+    pub act: PhantomData<A>,
+}
+
+macro_rules! layer_impls {
+    ($name:ident, $kind:literal, $out:ident, $op:ident) => {
+        impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, N, A, D>
+            TensorCollection<f32, D> for $name<CI, CO, K, S, P, N, A, f32, D>
+        where
+            N: TensorCollection<f32, D>,
+            A: Activation,
+            D: Device<f32>,
+        {
+            type To<E2: Dtype, D2: Device<E2>> = $name<CI, CO, K, S, P, N::To<E2, D2>, A, E2, D2>;
+            fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
+                visitor: &mut V,
+            ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+                visitor.visit_fields(
+                    (
+                        // Overwritten by the builder's initialisation (N(0, σ²)).
+                        Self::tensor(
+                            "weight",
+                            |s| &s.weight,
+                            |s| &mut s.weight,
+                            TensorOptions::reset_to_zeros(),
+                        ),
+                        Self::module("norm", |s| &s.norm, |s| &mut s.norm),
+                    ),
+                    |(weight, norm)| $name {
+                        weight,
+                        norm,
+                        act: PhantomData,
+                    },
+                )
+            }
+        }
+
+        impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, N, A, T>
+            Stage<Maps<CI, T>> for $name<CI, CO, K, S, P, N, A>
+        where
+            N: LayerNorm<CO>,
+            A: Activation,
+            T: Tape<f32, Cpu>,
+        {
+            type Out = Maps<CO, T>;
+            fn run(&self, m: Maps<CI, T>, pass: &Pass) -> Maps<CO, T> {
+                let g = Geometry::new(K, S, P);
+                let side = g.$out(m.side).expect("sides checked when the network was built");
+                let rows = m.x.shape().0;
+                let n = rows / (m.side * m.side);
+                let x: Mat<T> = m.x.reshape_like(&(rows, CI));
+                let (a, b) = Self::MATMUL;
+                let w: Mat = self.weight.clone().reshape_like(&(a, b));
+                let y = $op(x, &w, m.side, m.side, g);
+                let y: Rows<CO, T> = y.reshape_like(&(n * side * side, Const::<CO>));
+                let y = A::apply(self.norm.apply(y, &pass.rows(side), pass.eps));
+                Maps { x: y, side }
+            }
+        }
+
+        impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, N, A>
+            $name<CI, CO, K, S, P, N, A>
+        {
+            /// The weight as the matmul operand of the op.
+            const MATMUL: (usize, usize) = matmul_shape($kind, CI, CO, K);
+        }
+
+        impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, N, A>
+            Layers for $name<CI, CO, K, S, P, N, A>
+        where
+            N: BiasOf,
+        {
+            fn describe(&self, side: usize, out: &mut Vec<LayerInfo>) -> Result<usize, String> {
+                let g = Geometry::new(K, S, P);
+                let side_out = g.$out(side).ok_or_else(|| {
+                    format!(
+                        "layer {} ({}, {CI} → {CO}, kernel {K}, stride {S}, padding {P}) does not fit a {side} × {side} input",
+                        out.len() + 1, $kind
+                    )
+                })?;
+                // conv: one (ho·wo, K²·C_in)·(K²·C_in, C_out) product per image; conv_t: one
+                // (h·w, C_in)·(C_in, K²·C_out) product per image.
+                let pixels = if $kind == "conv" { side_out * side_out } else { side * side };
+                let w = self.weight.as_vec();
+                out.push(LayerInfo {
+                    kind: $kind,
+                    c_in: CI,
+                    c_out: CO,
+                    kernel: K,
+                    stride: S,
+                    pad: P,
+                    side_in: side,
+                    side_out,
+                    flops_per_image: 2.0 * (pixels * K * K * CI * CO) as f64,
+                    weight_rms: rms(&w),
+                    bias_max: self.norm.bias_max(),
+                });
+                Ok(side_out)
+            }
+        }
+    };
+}
+
+const fn matmul_shape(kind: &str, ci: usize, co: usize, k: usize) -> (usize, usize) {
+    if kind.len() == 4 {
+        (k * k * ci, co)
+    } else {
+        (ci, k * k * co)
+    }
+}
+
+layer_impls!(Conv, "conv", conv_out, conv2d);
+layer_impls!(ConvT, "conv_t", conv_t_out, conv_t2d);
+
+fn rms(w: &[f32]) -> f64 {
+    (w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len().max(1) as f64).sqrt()
+}
+
+/// The largest |bias| of a normalisation (β of batch norm counts: it is the layer's bias).
+pub trait BiasOf {
+    fn bias_max(&self) -> f64;
+}
+impl<const W: usize> BiasOf for Affine<W> {
+    fn bias_max(&self) -> f64 {
+        self.beta
+            .as_vec()
+            .iter()
+            .fold(0f64, |m, v| m.max(v.abs() as f64))
+    }
+}
+impl<const W: usize> BiasOf for Bias<W> {
+    fn bias_max(&self) -> f64 {
+        self.beta
+            .as_vec()
+            .iter()
+            .fold(0f64, |m, v| m.max(v.abs() as f64))
+    }
+}
+impl<const W: usize> BiasOf for NoNorm<W> {
+    fn bias_max(&self) -> f64 {
+        0.0
+    }
+}
+
+/// Stage for tuples: written out per arity (a chain's types are fixed at each position).
+impl<In, A: Stage<In>> Stage<In> for (A,) {
+    type Out = A::Out;
+    fn run(&self, x: In, pass: &Pass) -> A::Out {
+        self.0.run(x, pass)
+    }
+}
+impl<In, A: Stage<In>, B: Stage<A::Out>> Stage<In> for (A, B) {
+    type Out = B::Out;
+    fn run(&self, x: In, pass: &Pass) -> B::Out {
+        self.1.run(self.0.run(x, pass), pass)
+    }
+}
+impl<In, A: Stage<In>, B: Stage<A::Out>, C: Stage<B::Out>> Stage<In> for (A, B, C) {
+    type Out = C::Out;
+    fn run(&self, x: In, pass: &Pass) -> C::Out {
+        self.2.run(self.1.run(self.0.run(x, pass), pass), pass)
+    }
+}
+impl<In, A: Stage<In>, B: Stage<A::Out>, C: Stage<B::Out>, D: Stage<C::Out>> Stage<In>
+    for (A, B, C, D)
+{
+    type Out = D::Out;
+    fn run(&self, x: In, pass: &Pass) -> D::Out {
+        let x = self.2.run(self.1.run(self.0.run(x, pass), pass), pass);
+        self.3.run(x, pass)
+    }
+}
+impl<In, A: Stage<In>, B: Stage<A::Out>, C: Stage<B::Out>, D: Stage<C::Out>, F: Stage<D::Out>>
+    Stage<In> for (A, B, C, D, F)
+{
+    type Out = F::Out;
+    fn run(&self, x: In, pass: &Pass) -> F::Out {
+        let x = self.2.run(self.1.run(self.0.run(x, pass), pass), pass);
+        self.4.run(self.3.run(x, pass), pass)
+    }
+}
+#[allow(clippy::type_complexity)]
+impl<
+        In,
+        A: Stage<In>,
+        B: Stage<A::Out>,
+        C: Stage<B::Out>,
+        D: Stage<C::Out>,
+        F: Stage<D::Out>,
+        G: Stage<F::Out>,
+    > Stage<In> for (A, B, C, D, F, G)
+{
+    type Out = G::Out;
+    fn run(&self, x: In, pass: &Pass) -> G::Out {
+        let x = self.2.run(self.1.run(self.0.run(x, pass), pass), pass);
+        self.5.run(self.4.run(self.3.run(x, pass), pass), pass)
+    }
+}
+
+macro_rules! tuple_layers {
+    ($($name:ident $idx:tt),+) => {
+        impl<$($name: Layers),+> Layers for ($($name,)+) {
+            fn describe(&self, side: usize, out: &mut Vec<LayerInfo>) -> Result<usize, String> {
+                $(let side = self.$idx.describe(side, out)?;)+
+                Ok(side)
+            }
+        }
+    };
+}
+tuple_layers!(A 0);
+tuple_layers!(A 0, B 1);
+tuple_layers!(A 0, B 1, C 2);
+tuple_layers!(A 0, B 1, C 2, D 3);
+tuple_layers!(A 0, B 1, C 2, D 3, F 4);
+tuple_layers!(A 0, B 1, C 2, D 3, F 4, G 5);
+
+/// A convolutional network from rows of `I` = side_in² · `CI` values (one image per row,
+/// HWC) to rows of `O` = side_out² · `CO` values: `trunk` (ending in `CM` channels), then
+/// `head`. The trunk's output is the code.
+#[derive(Clone, Debug)]
+pub struct ConvNet<
+    const I: usize,
+    const CI: usize,
+    const CM: usize,
+    const O: usize,
+    const CO: usize,
+    Tr,
+    H,
+> {
+    pub trunk: Tr,
+    pub head: H,
+}
+
+impl<const I: usize, const CI: usize, const CM: usize, const O: usize, const CO: usize, Tr, H>
+    TensorCollection<f32, Cpu> for ConvNet<I, CI, CM, O, CO, Tr, H>
+where
+    Tr: TensorCollection<f32, Cpu, To<f32, Cpu> = Tr>,
+    H: TensorCollection<f32, Cpu, To<f32, Cpu> = H>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = ConvNet<I, CI, CM, O, CO, Tr::To<E2, D2>, H::To<E2, D2>>;
+    fn iter_tensors<V: ModuleVisitor<Self, f32, Cpu>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("trunk", |s| &s.trunk, |s| &mut s.trunk),
+                Self::module("head", |s| &s.head, |s| &mut s.head),
+            ),
+            |(trunk, head)| ConvNet { trunk, head },
+        )
+    }
+}
+
+/// The side of a square image of `values` = side² · `channels` values, if there is one.
+pub fn side_of(values: usize, channels: usize) -> Option<usize> {
+    if channels == 0 || !values.is_multiple_of(channels) {
+        return None;
+    }
+    let pixels = values / channels;
+    let side = (pixels as f64).sqrt().round() as usize;
+    (side * side == pixels).then_some(side)
+}
+
+impl<
+        const I: usize,
+        const CI: usize,
+        const CM: usize,
+        const O: usize,
+        const CO: usize,
+        Tr: Layers,
+        H: Layers,
+    > ConvNet<I, CI, CM, O, CO, Tr, H>
+{
+    /// Every layer's shape, checked: the input is square, each layer fits, and the output has
+    /// `O` values per image.
+    pub fn layers(&self) -> Result<Vec<LayerInfo>, String> {
+        let side = side_of(I, CI)
+            .ok_or_else(|| format!("{I} inputs are not a square image of {CI} channels"))?;
+        let mut out = Vec::new();
+        let side = self
+            .head
+            .describe(self.trunk.describe(side, &mut out)?, &mut out)?;
+        if side * side * CO != O {
+            return Err(format!(
+                "the network ends in {side} × {side} × {CO} = {} values, not {O}",
+                side * side * CO
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Forward matmul FLOPs per image (× 3 for forward + backward of every operand).
+    pub fn flops_per_image(&self) -> f64 {
+        self.layers()
+            .map(|l| l.iter().map(|l| l.flops_per_image).sum())
+            .unwrap_or(f64::NAN)
+    }
+
+    /// The pass on rows of images; returns the output rows and the code (the trunk's output
+    /// maps as one row per image, an empty-tape copy sharing the trunk output's identity, so
+    /// that a loss on it reaches the trunk).
+    pub fn run<T>(&self, x: Rows<I, T>, pass: &Pass) -> (Rows<O, T>, Matrix<T>)
+    where
+        T: Tape<f32, Cpu>,
+        Tr: Stage<Maps<CI, T>, Out = Maps<CM, T>>,
+        H: Stage<Maps<CM, T>, Out = Maps<CO, T>>,
+    {
+        let n = x.shape().0;
+        let side = side_of(I, CI).expect("checked when built");
+        let maps = Maps {
+            x: x.reshape_like(&(n * side * side, Const::<CI>)),
+            side,
+        };
+        let mid = self.trunk.run(maps, pass);
+        let code_width = mid.x.shape().0 / n * CM;
+        let code = mid.x.with_empty_tape().reshape_like(&(n, code_width));
+        let out = self.head.run(mid, pass);
+        (out.x.reshape_like(&(n, Const::<O>)), code)
+    }
+}
+
+/// An untraced copy of every parameter's values in visiting order (for tests and stats).
+pub fn parameter_values<M: TensorCollection<f32, Cpu>>(m: &M) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl TensorVisitor<f32, Cpu> for Collect {
+        type Viewer = ViewTensorRef;
+        type Err = <Cpu as HasErr>::Err;
+        type E2 = f32;
+        type D2 = Cpu;
+        fn visit<S: Shape>(
+            &mut self,
+            _: TensorOptions<S, f32, Cpu>,
+            t: &Tensor<S, f32, Cpu>,
+        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+            self.0.push(t.as_vec());
+            Ok(None)
+        }
+    }
+    let mut c = Collect(Vec::new());
+    M::iter_tensors(&mut RecursiveWalker { m, f: &mut c }).expect("CPU cannot fail");
+    c.0
+}
+
+/// Fills every weight (every parameter of rank ≥ 2) with N(0, `std`²) from `rng`, in visiting
+/// order; biases and β stay 0, γ 1 (DCGAN's initialisation, Radford et al. 2016: σ = 0.02).
+pub fn init_weights<M: TensorCollection<f32, Cpu>>(m: &mut M, std: f32, rng: &mut StdRng) {
+    struct Fill<'a> {
+        std: f32,
+        rng: &'a mut StdRng,
+    }
+    impl TensorVisitor<f32, Cpu> for Fill<'_> {
+        type Viewer = ViewTensorMut;
+        type Err = <Cpu as HasErr>::Err;
+        type E2 = f32;
+        type D2 = Cpu;
+        fn visit<S: Shape>(
+            &mut self,
+            _: TensorOptions<S, f32, Cpu>,
+            t: &mut Tensor<S, f32, Cpu>,
+        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+            if S::NUM_DIMS >= 2 {
+                fill_normal(t, self.std, self.rng);
+            }
+            Ok(None)
+        }
+    }
+    let mut f = Fill { std, rng };
+    M::iter_tensors(&mut RecursiveWalker { m, f: &mut f }).expect("CPU cannot fail");
+}
+
+impl<const I: usize, const CI: usize, const CM: usize, const O: usize, const CO: usize, Tr, H>
+    Net<I, O> for Trainable<ConvNet<I, CI, CM, O, CO, Tr, H>>
+where
+    Tr: Layers
+        + TensorCollection<f32, Cpu, To<f32, Cpu> = Tr>
+        + Stage<Maps<CI, Traced>, Out = Maps<CM, Traced>>
+        + Stage<Maps<CI>, Out = Maps<CM>>,
+    H: Layers
+        + TensorCollection<f32, Cpu, To<f32, Cpu> = H>
+        + Stage<Maps<CM, Traced>, Out = Maps<CO, Traced>>
+        + Stage<Maps<CM>, Out = Maps<CO>>,
+{
+    /// The family has no dropout: `drop` must be `None` (the image configurations have no
+    /// dropout switch).
+    fn forward(
+        &self,
+        x: Rows<I, Traced>,
+        segments: &[usize],
+        drop: Option<Dropout<'_>>,
+    ) -> (Rows<O, Traced>, Matrix<Traced>) {
+        assert!(drop.is_none(), "the convolutional family has no dropout");
+        self.net.run(
+            x,
+            &Pass {
+                segments,
+                eps: self.eps,
+            },
+        )
+    }
+    fn forward_untraced(&self, x: Rows<I>, segments: &[usize]) -> Rows<O> {
+        self.net
+            .run(
+                x,
+                &Pass {
+                    segments,
+                    eps: self.eps,
+                },
+            )
+            .0
+    }
+    fn alloc_grads(&self) -> Gradients<f32, Cpu> {
+        self.net.alloc_grads()
+    }
+    fn update(&mut self, grads: &mut Gradients<f32, Cpu>) {
+        self.step(grads);
+    }
+    fn zero_grads(&self, grads: &mut Gradients<f32, Cpu>) {
+        self.net.zero_grads(grads);
+    }
+    fn num_params(&self) -> usize {
+        self.net.num_trainable_params()
+    }
+    fn layer_stats(&self) -> Vec<(f64, f64)> {
+        self.net
+            .layers()
+            .expect("checked when built")
+            .iter()
+            .map(|l| (l.weight_rms, l.bias_max))
+            .collect()
+    }
+}

@@ -1,0 +1,224 @@
+//! Networks, one family per file, behind one interface ([`Net`]) that the harness drives:
+//! [`mlp`] (the fully connected family of the MNIST grid, EBGAN appendix C) and [`conv`] with
+//! [`image`] (the convolutional layers and the DCGAN / EBGAN image models, appendix C).
+//! This file holds what the families share: batch norm's affine part per segment of rows,
+//! dropout, the optimiser wrapper and the initialisation.
+
+pub mod conv;
+pub mod image;
+pub mod mlp;
+
+pub use mlp::*;
+
+use crate::config::{Optim, TrainSettings};
+use crate::shapes::{Matrix, Rows, Traced};
+use dfdx::prelude::*;
+use ladder::bn::normalize_groups;
+use rand::{rngs::StdRng, Rng};
+use rand_distr::StandardNormal;
+
+/// Batch norm's affine part y = γ ⊙ x̂ + β (the normalisation x̂ is [`normalize_groups`]).
+#[derive(Clone, Debug)]
+pub struct Affine<const W: usize, E: Dtype = f32, D: Device<E> = Cpu> {
+    pub gamma: Tensor<Rank1<W>, E, D>,
+    pub beta: Tensor<Rank1<W>, E, D>,
+}
+
+impl<const W: usize, D: Device<f32>> TensorCollection<f32, D> for Affine<W, f32, D> {
+    type To<E2: Dtype, D2: Device<E2>> = Affine<W, E2, D2>;
+    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::tensor(
+                    "gamma",
+                    |s| &s.gamma,
+                    |s| &mut s.gamma,
+                    TensorOptions::reset_to_ones(),
+                ),
+                Self::tensor(
+                    "beta",
+                    |s| &s.beta,
+                    |s| &mut s.beta,
+                    TensorOptions::reset_to_zeros(),
+                ),
+            ),
+            |(gamma, beta)| Affine { gamma, beta },
+        )
+    }
+}
+
+/// No normalisation (the discriminator's input layer).
+#[derive(Clone, Debug, Default)]
+pub struct NoNorm<const W: usize>;
+
+impl<const W: usize, D: Device<f32>> TensorCollection<f32, D> for NoNorm<W> {
+    type To<E2: Dtype, D2: Device<E2>> = NoNorm<W>;
+    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields((), |()| NoNorm)
+    }
+}
+
+/// A bias only, y = x + β (a layer without batch norm in the image models, whose
+/// convolutions carry no bias of their own).
+#[derive(Clone, Debug)]
+pub struct Bias<const W: usize, E: Dtype = f32, D: Device<E> = Cpu> {
+    pub beta: Tensor<Rank1<W>, E, D>,
+}
+
+impl<const W: usize, D: Device<f32>> TensorCollection<f32, D> for Bias<W, f32, D> {
+    type To<E2: Dtype, D2: Device<E2>> = Bias<W, E2, D2>;
+    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            Self::tensor(
+                "beta",
+                |s| &s.beta,
+                |s| &mut s.beta,
+                TensorOptions::reset_to_zeros(),
+            ),
+            |beta| Bias { beta },
+        )
+    }
+}
+
+impl<const W: usize> LayerNorm<W> for Bias<W> {
+    fn apply<T: Tape<f32, Cpu>>(&self, z: Rows<W, T>, _: &[usize], _: f32) -> Rows<W, T> {
+        let shape = *z.shape();
+        z + self.beta.retaped::<T>().broadcast_like(&shape)
+    }
+}
+
+/// The normalisation after a layer's matmul: batch norm over each segment of rows, or none.
+pub trait LayerNorm<const W: usize>: TensorCollection<f32, Cpu, To<f32, Cpu> = Self> {
+    fn apply<T: Tape<f32, Cpu>>(&self, z: Rows<W, T>, segments: &[usize], eps: f32) -> Rows<W, T>;
+}
+
+impl<const W: usize> LayerNorm<W> for Affine<W> {
+    fn apply<T: Tape<f32, Cpu>>(&self, z: Rows<W, T>, segments: &[usize], eps: f32) -> Rows<W, T> {
+        let (x, _) = normalize_groups(z, segments, eps);
+        let shape = *x.shape();
+        x * self.gamma.retaped::<T>().broadcast_like(&shape)
+            + self.beta.retaped::<T>().broadcast_like(&shape)
+    }
+}
+
+impl<const W: usize> LayerNorm<W> for NoNorm<W> {
+    fn apply<T: Tape<f32, Cpu>>(&self, z: Rows<W, T>, _: &[usize], _: f32) -> Rows<W, T> {
+        z
+    }
+}
+
+/// Dropout of a training pass: keep probability 1 − p, kept units scaled by 1 / (1 − p);
+/// masks drawn from `rng`.
+pub struct Dropout<'a> {
+    pub p: f32,
+    pub rng: &'a mut StdRng,
+}
+
+pub(crate) fn dropout<const W: usize, T: Tape<f32, Cpu>>(
+    h: Rows<W, T>,
+    drop: &mut Option<Dropout<'_>>,
+) -> Rows<W, T> {
+    match drop {
+        Some(d) if d.p > 0.0 => {
+            let rows = h.shape().0;
+            let keep = 1.0 / (1.0 - d.p);
+            let mask: Vec<f32> = (0..rows * W)
+                .map(|_| if d.rng.gen::<f32>() < d.p { 0.0 } else { keep })
+                .collect();
+            let mask: Rows<W> = h.device().tensor_from_vec(mask, (rows, Const::<W>));
+            h * mask
+        }
+        _ => h,
+    }
+}
+
+/// A network of the family behind its fixed-width interface, with its optimiser.
+pub trait Net<const I: usize, const O: usize> {
+    /// Training pass on the tape: outputs and code (see [`Mlp::run`]).
+    fn forward(
+        &self,
+        x: Rows<I, Traced>,
+        segments: &[usize],
+        drop: Option<Dropout<'_>>,
+    ) -> (Rows<O, Traced>, Matrix<Traced>);
+    /// The same pass without a tape (batch statistics, no dropout).
+    fn forward_untraced(&self, x: Rows<I>, segments: &[usize]) -> Rows<O>;
+    /// A gradient set with an entry for every parameter.
+    fn alloc_grads(&self) -> Gradients<f32, Cpu>;
+    /// One optimiser step with `grads`, which are then zeroed.
+    fn update(&mut self, grads: &mut Gradients<f32, Cpu>);
+    /// Zeroes `grads` without a step (a pass whose gradient is not used).
+    fn zero_grads(&self, grads: &mut Gradients<f32, Cpu>);
+    /// Number of trainable values.
+    fn num_params(&self) -> usize;
+    /// Per weight layer, input to output: (root-mean-square of the weights, largest |bias|)
+    /// — the initialisation's statistics (spec: "Initialisation").
+    fn layer_stats(&self) -> Vec<(f64, f64)>;
+}
+
+pub(crate) enum Optimiser<M> {
+    Adam(dfdx::optim::Adam<M, f32, Cpu>),
+    Sgd(dfdx::optim::Sgd<M, f32, Cpu>),
+}
+
+/// A network with its optimiser and batch-norm ε.
+pub struct Trainable<M> {
+    pub net: M,
+    pub(crate) opt: Optimiser<M>,
+    pub(crate) eps: f32,
+}
+
+impl<M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>> Trainable<M> {
+    /// `net` with the optimiser `optim` at learning rate `lr` (Adam's β, ε and SGD's momentum
+    /// from `train`).
+    pub fn new(net: M, optim: Optim, lr: f32, train: &TrainSettings) -> Self {
+        let opt = match optim {
+            Optim::Adam => Optimiser::Adam(dfdx::optim::Adam::new(
+                &net,
+                AdamConfig {
+                    lr: lr as f64,
+                    betas: [train.adam_beta1 as f64, train.adam_beta2 as f64],
+                    eps: train.adam_eps as f64,
+                    weight_decay: None,
+                },
+            )),
+            Optim::Sgd => Optimiser::Sgd(dfdx::optim::Sgd::new(
+                &net,
+                SgdConfig {
+                    lr: lr as f64,
+                    momentum: (train.sgd_momentum > 0.0)
+                        .then_some(Momentum::Classic(train.sgd_momentum as f64)),
+                    weight_decay: None,
+                },
+            )),
+        };
+        Trainable {
+            net,
+            opt,
+            eps: train.bn_eps,
+        }
+    }
+
+    /// One optimiser step with `grads` (from `alloc_grads`), which are then zeroed.
+    pub(crate) fn step(&mut self, grads: &mut Gradients<f32, Cpu>) {
+        let r = match &mut self.opt {
+            Optimiser::Adam(o) => o.update(&mut self.net, grads),
+            Optimiser::Sgd(o) => o.update(&mut self.net, grads),
+        };
+        r.expect("every parameter has a gradient (grads from alloc_grads)");
+        self.net.zero_grads(grads);
+    }
+}
+
+pub(crate) fn fill_normal<S: Shape>(t: &mut Tensor<S, f32, Cpu>, std: f32, rng: &mut StdRng) {
+    let v: Vec<f32> = (0..t.shape().num_elements())
+        .map(|_| std * rng.sample::<f32, _>(StandardNormal))
+        .collect();
+    t.copy_from(&v);
+}

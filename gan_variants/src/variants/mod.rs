@@ -1,0 +1,120 @@
+//! The variants, each its losses in one small file: [`gan`] (Goodfellow et al. 2014),
+//! [`ebgan`] (EBGAN eqs. 1, 2, 13) and [`ebgan_pt`] (eq. 14). This file only maps a
+//! configuration's variant to its losses and to the discriminator that fits them (one logit or
+//! an autoencoder), then hands both networks to the one [`Harness`].
+
+pub mod ebgan;
+pub mod ebgan_pt;
+pub mod gan;
+
+use crate::config::{GanConfig, ImageGanConfig, VariantKind};
+use crate::harness::{stream, GanTrainer, Harness, Stream};
+use crate::nets::image::{discriminator, generator, DiscKind};
+use dfdx::prelude::*;
+
+/// The trainer of a fully connected configuration (the MNIST grid), initialised from `seed`.
+pub fn build(dev: &Cpu, cfg: &GanConfig, seed: u64) -> Result<Box<dyn GanTrainer>, String> {
+    let (a, t) = (&cfg.arch, &cfg.train);
+    let ebgan = ebgan::Ebgan {
+        margin: a.margin,
+        norm: t.energy,
+    };
+    Ok(match a.variant {
+        VariantKind::Gan => Box::new(Harness::new(dev, a, t, gan::Gan, seed)?),
+        VariantKind::Ebgan => Box::new(Harness::new(dev, a, t, ebgan, seed)?),
+        VariantKind::EbganPt => Box::new(Harness::new(
+            dev,
+            a,
+            t,
+            ebgan_pt::EbganPt {
+                ebgan,
+                weight: a.pt_weight,
+            },
+            seed,
+        )?),
+    })
+}
+
+/// The trainer of an image configuration (DCGAN generator; DCGAN discriminator for GAN, the
+/// autoencoder for EBGAN and EBGAN-PT), initialised from `seed`.
+pub fn build_image(
+    dev: &Cpu,
+    cfg: &ImageGanConfig,
+    seed: u64,
+) -> Result<Box<dyn GanTrainer>, String> {
+    cfg.validate()?;
+    match (cfg.arch.side, cfg.arch.channels) {
+        (32, 3) => image_trainer::<3072>(dev, cfg, seed),
+        (64, 3) => image_trainer::<12288>(dev, cfg, seed),
+        (32, 1) => image_trainer::<1024>(dev, cfg, seed),
+        (s, c) => Err(format!(
+            "no compiled image model for {s} × {s} × {c} (compiled: 32 × 32 × 3, 64 × 64 × 3, 32 × 32 × 1)"
+        )),
+    }
+}
+
+fn image_trainer<const X: usize>(
+    dev: &Cpu,
+    cfg: &ImageGanConfig,
+    seed: u64,
+) -> Result<Box<dyn GanTrainer>, String> {
+    let (a, t) = (&cfg.arch, &cfg.train);
+    let g = generator::<X>(
+        dev,
+        a.side,
+        a.channels,
+        a.lr_g,
+        t,
+        &mut stream(seed, Stream::InitG, 0),
+    )?;
+    let mut rng = stream(seed, Stream::InitD, 0);
+    let ebgan = ebgan::Ebgan {
+        margin: a.margin,
+        norm: t.energy,
+    };
+    let d_logit =
+        |rng| discriminator::<X, 1>(dev, DiscKind::Logit, a.side, a.channels, a.lr_d, t, rng);
+    let d_ae = |rng| {
+        discriminator::<X, X>(
+            dev,
+            DiscKind::AutoEncoder,
+            a.side,
+            a.channels,
+            a.lr_d,
+            t,
+            rng,
+        )
+    };
+    Ok(match a.variant {
+        VariantKind::Gan => Box::new(Harness::from_nets(
+            dev,
+            g,
+            d_logit(&mut rng)?,
+            t,
+            None,
+            gan::Gan,
+            seed,
+        )?),
+        VariantKind::Ebgan => Box::new(Harness::from_nets(
+            dev,
+            g,
+            d_ae(&mut rng)?,
+            t,
+            None,
+            ebgan,
+            seed,
+        )?),
+        VariantKind::EbganPt => Box::new(Harness::from_nets(
+            dev,
+            g,
+            d_ae(&mut rng)?,
+            t,
+            None,
+            ebgan_pt::EbganPt {
+                ebgan,
+                weight: a.pt_weight,
+            },
+            seed,
+        )?),
+    })
+}
