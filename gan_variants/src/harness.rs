@@ -8,7 +8,7 @@
 //! through D's input and, for EBGAN, through the reconstruction target as well.
 
 use crate::config::{Arch, TrainSettings};
-use crate::nets::{build_discriminator, build_generator, Dropout, Net};
+use crate::nets::{build_discriminator, build_generator, Dropout, Net, NetState};
 use crate::shapes::{Loss, Matrix, Rows, Traced, LATENT, PIXELS};
 use dfdx::prelude::*;
 use ladder::rng::keyed_stream;
@@ -139,6 +139,20 @@ pub trait GanTrainer {
     fn num_params(&self) -> (usize, usize);
     /// Values per image (pixels × channels).
     fn width(&self) -> usize;
+    /// G's and D's parameters and optimiser states, for a checkpoint. The gradient buffers
+    /// need no saving: they are zero between steps.
+    fn state(&mut self) -> Result<TrainerState, String>;
+    /// Restores [`GanTrainer::state`] of a trainer of the same configuration.
+    fn set_state(&mut self, state: &TrainerState) -> Result<(), String>;
+}
+
+/// What a checkpoint holds of a trainer: G and D with their optimisers. Every random draw of
+/// step t comes from streams keyed by (seed, t), so this is all a resumed run needs to continue
+/// bit for bit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    pub g: NetState,
+    pub d: NetState,
 }
 
 /// G, D and the variant's losses, for images of `X` values and a D with `O` outputs.
@@ -314,6 +328,18 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, 
 
     fn width(&self) -> usize {
         X
+    }
+
+    fn state(&mut self) -> Result<TrainerState, String> {
+        Ok(TrainerState {
+            g: self.g.state().map_err(|e| format!("G: {e}"))?,
+            d: self.d.state().map_err(|e| format!("D: {e}"))?,
+        })
+    }
+
+    fn set_state(&mut self, state: &TrainerState) -> Result<(), String> {
+        self.g.set_state(&state.g).map_err(|e| format!("G: {e}"))?;
+        self.d.set_state(&state.d).map_err(|e| format!("D: {e}"))
     }
 }
 

@@ -3,7 +3,9 @@
 //! random data of MNIST's shape; beside them the counted matmul GFLOP, the achieved GFLOP/s,
 //! this machine's sgemm ceiling through the same backend (dfdx's gemm), and the ratio. Beside
 //! each step, its matmuls alone (`*_matmuls_only`, same shapes, same backend): the floor the
-//! step would reach if nothing but matmul took time.
+//! step would reach if nothing but matmul took time. The image rows (DCGAN discriminator,
+//! convolutions alone, their matmuls alone, face-model D + G steps) are
+//! [`super::bench_images`].
 //! Results go to `results/bench/<commit>.csv`.
 
 use crate::cmd::run::CODE_VERSION;
@@ -48,6 +50,8 @@ pub enum Measurement {
     Ln,
     Ebgan,
     Eval,
+    /// The image rows ([`super::bench_images`]): the DCGAN discriminator and the face models.
+    Images,
 }
 
 /// Milliseconds of each timed call of `f`.
@@ -413,6 +417,11 @@ pub fn main(args: Args) -> Result<()> {
             }),
             2.0 * LADDER_MACS_PER_ROW * 10_000.0 / 1e9,
         );
+    }
+    if wanted(Measurement::Images) {
+        for (name, ms, gflop) in super::bench_images::measure(args.warmup, args.steps) {
+            record(&name, ms, gflop);
+        }
     }
     if !args.no_save && args.only.is_empty() {
         let path = args.out.join(format!("{CODE_VERSION}.csv"));

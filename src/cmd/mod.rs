@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_images;
 pub mod data;
 pub mod gan;
 pub mod jobs;

@@ -26,7 +26,7 @@ use crate::ops::activation::leaky_relu;
 use crate::ops::conv::{conv2d, conv_t2d, Geometry, Mat};
 use crate::shapes::{Matrix, Rows, Traced};
 use dfdx::nn::tensor_collection::{
-    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorRef,
+    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
 };
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
@@ -477,28 +477,6 @@ impl<
     }
 }
 
-/// An untraced copy of every parameter's values in visiting order (for tests and stats).
-pub fn parameter_values<M: TensorCollection<f32, Cpu>>(m: &M) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl TensorVisitor<f32, Cpu> for Collect {
-        type Viewer = ViewTensorRef;
-        type Err = <Cpu as HasErr>::Err;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            _: TensorOptions<S, f32, Cpu>,
-            t: &Tensor<S, f32, Cpu>,
-        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            self.0.push(t.as_vec());
-            Ok(None)
-        }
-    }
-    let mut c = Collect(Vec::new());
-    M::iter_tensors(&mut RecursiveWalker { m, f: &mut c }).expect("CPU cannot fail");
-    c.0
-}
-
 /// Fills every weight (every parameter of rank ≥ 2) with N(0, `std`²) from `rng`, in visiting
 /// order; biases and β stay 0, γ 1 (DCGAN's initialisation, Radford et al. 2016: σ = 0.02).
 pub fn init_weights<M: TensorCollection<f32, Cpu>>(m: &mut M, std: f32, rng: &mut StdRng) {
@@ -577,6 +555,12 @@ where
     }
     fn num_params(&self) -> usize {
         self.net.num_trainable_params()
+    }
+    fn state(&mut self) -> Result<super::NetState, String> {
+        Trainable::state(self)
+    }
+    fn set_state(&mut self, state: &super::NetState) -> Result<(), String> {
+        Trainable::set_state(self, state)
     }
     fn layer_stats(&self) -> Vec<(f64, f64)> {
         self.net

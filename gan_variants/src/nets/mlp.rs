@@ -144,6 +144,12 @@ impl<const I: usize, const W: usize, const O: usize, const H: usize, N1: LayerNo
     fn num_params(&self) -> usize {
         self.net.num_trainable_params()
     }
+    fn state(&mut self) -> Result<super::NetState, String> {
+        Trainable::state(self)
+    }
+    fn set_state(&mut self, state: &super::NetState) -> Result<(), String> {
+        Trainable::set_state(self, state)
+    }
     fn layer_stats(&self) -> Vec<(f64, f64)> {
         fn stats(w: Vec<f32>, b: Vec<f32>) -> (f64, f64) {
             let rms = (w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len() as f64).sqrt();

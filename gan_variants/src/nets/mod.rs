@@ -12,8 +12,13 @@ pub use mlp::*;
 
 use crate::config::{Optim, TrainSettings};
 use crate::shapes::{Matrix, Rows, Traced};
+use dfdx::nn::tensor_collection::{
+    RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorRef,
+};
 use dfdx::prelude::*;
 use ladder::bn::normalize_groups;
+use ladder::config::AdamSettings;
+use ladder::optim::{AdamState, OwnedAdam};
 use rand::{rngs::StdRng, Rng};
 use rand_distr::StandardNormal;
 
@@ -160,11 +165,26 @@ pub trait Net<const I: usize, const O: usize> {
     /// Per weight layer, input to output: (root-mean-square of the weights, largest |bias|)
     /// — the initialisation's statistics (spec: "Initialisation").
     fn layer_stats(&self) -> Vec<(f64, f64)>;
+    /// Parameters and optimiser state, for a checkpoint ([`Trainable::state`]).
+    fn state(&mut self) -> Result<NetState, String>;
+    /// Restores [`Net::state`] of the same network.
+    fn set_state(&mut self, state: &NetState) -> Result<(), String>;
 }
 
+/// Adam is the project-owned one ([`OwnedAdam`], dfdx's kernel with public moments), so
+/// that image runs can checkpoint and resume exactly.
 pub(crate) enum Optimiser<M> {
-    Adam(dfdx::optim::Adam<M, f32, Cpu>),
+    Adam(OwnedAdam),
     Sgd(dfdx::optim::Sgd<M, f32, Cpu>),
+}
+
+/// A network's parameters (in visiting order) and its optimiser's state, for checkpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetState {
+    pub params: Vec<Vec<f32>>,
+    /// Adam's moments; None for SGD (plain SGD has no state; SGD with momentum cannot be
+    /// checkpointed and is refused by [`Trainable::state`]).
+    pub adam: Option<AdamState>,
 }
 
 /// A network with its optimiser and batch-norm ε.
@@ -179,15 +199,12 @@ impl<M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>> Trainable<M> {
     /// from `train`).
     pub fn new(net: M, optim: Optim, lr: f32, train: &TrainSettings) -> Self {
         let opt = match optim {
-            Optim::Adam => Optimiser::Adam(dfdx::optim::Adam::new(
-                &net,
-                AdamConfig {
-                    lr: lr as f64,
-                    betas: [train.adam_beta1 as f64, train.adam_beta2 as f64],
-                    eps: train.adam_eps as f64,
-                    weight_decay: None,
-                },
-            )),
+            Optim::Adam => Optimiser::Adam(OwnedAdam::new(&AdamSettings {
+                lr,
+                beta1: train.adam_beta1,
+                beta2: train.adam_beta2,
+                eps: train.adam_eps,
+            })),
             Optim::Sgd => Optimiser::Sgd(dfdx::optim::Sgd::new(
                 &net,
                 SgdConfig {
@@ -207,13 +224,116 @@ impl<M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>> Trainable<M> {
 
     /// One optimiser step with `grads` (from `alloc_grads`), which are then zeroed.
     pub(crate) fn step(&mut self, grads: &mut Gradients<f32, Cpu>) {
-        let r = match &mut self.opt {
+        match &mut self.opt {
             Optimiser::Adam(o) => o.update(&mut self.net, grads),
-            Optimiser::Sgd(o) => o.update(&mut self.net, grads),
+            Optimiser::Sgd(o) => o
+                .update(&mut self.net, grads)
+                .expect("every parameter has a gradient (grads from alloc_grads)"),
         };
-        r.expect("every parameter has a gradient (grads from alloc_grads)");
         self.net.zero_grads(grads);
     }
+
+    /// The parameters and the optimiser state (an error for SGD with momentum, whose state
+    /// dfdx keeps private).
+    pub fn state(&mut self) -> Result<NetState, String> {
+        let params = param_values(&self.net);
+        let adam = match &mut self.opt {
+            Optimiser::Adam(o) => Some(o.state(&mut self.net)),
+            Optimiser::Sgd(o) if o.cfg.momentum.is_some() => {
+                return Err("SGD with momentum cannot be checkpointed".into())
+            }
+            Optimiser::Sgd(_) => None,
+        };
+        Ok(NetState { params, adam })
+    }
+
+    /// Restores a state from [`Trainable::state`] of the same network type.
+    pub fn set_state(&mut self, state: &NetState) -> Result<(), String> {
+        set_param_values(&mut self.net, &state.params)?;
+        match (&mut self.opt, &state.adam) {
+            (Optimiser::Adam(o), Some(a)) => o.set_state(&mut self.net, a),
+            (Optimiser::Sgd(_), None) => Ok(()),
+            _ => Err("the checkpoint's optimiser is not this network's".into()),
+        }
+    }
+}
+
+/// Every parameter's values in visiting order.
+pub fn param_values<M: TensorCollection<f32, Cpu>>(m: &M) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl TensorVisitor<f32, Cpu> for Collect {
+        type Viewer = ViewTensorRef;
+        type Err = <Cpu as HasErr>::Err;
+        type E2 = f32;
+        type D2 = Cpu;
+        fn visit<S: Shape>(
+            &mut self,
+            _: TensorOptions<S, f32, Cpu>,
+            t: &Tensor<S, f32, Cpu>,
+        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+            self.0.push(t.as_vec());
+            Ok(None)
+        }
+    }
+    let mut c = Collect(Vec::new());
+    M::iter_tensors(&mut RecursiveWalker { m, f: &mut c }).expect("CPU cannot fail");
+    c.0
+}
+
+/// Sets every parameter from `values` (from [`param_values`] of the same type); an error if
+/// the count or a length differs, in which case the network may be partly overwritten.
+pub fn set_param_values<M: TensorCollection<f32, Cpu>>(
+    m: &mut M,
+    values: &[Vec<f32>],
+) -> Result<(), String> {
+    struct Put<'a> {
+        values: &'a [Vec<f32>],
+        index: usize,
+        error: Option<String>,
+    }
+    impl TensorVisitor<f32, Cpu> for Put<'_> {
+        type Viewer = ViewTensorMut;
+        type Err = <Cpu as HasErr>::Err;
+        type E2 = f32;
+        type D2 = Cpu;
+        fn visit<S: Shape>(
+            &mut self,
+            _: TensorOptions<S, f32, Cpu>,
+            t: &mut Tensor<S, f32, Cpu>,
+        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+            let i = self.index;
+            self.index += 1;
+            match self.values.get(i) {
+                Some(v) if v.len() == t.shape().num_elements() => t.copy_from(v),
+                Some(v) if self.error.is_none() => {
+                    self.error = Some(format!(
+                        "parameter {i}: {} values, the network has {}",
+                        v.len(),
+                        t.shape().num_elements()
+                    ))
+                }
+                _ => {}
+            }
+            Ok(None)
+        }
+    }
+    let mut p = Put {
+        values,
+        index: 0,
+        error: None,
+    };
+    M::iter_tensors(&mut RecursiveWalker { m, f: &mut p }).expect("CPU cannot fail");
+    if let Some(e) = p.error {
+        return Err(e);
+    }
+    if p.index != values.len() {
+        return Err(format!(
+            "{} parameters saved, the network has {}",
+            values.len(),
+            p.index
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn fill_normal<S: Shape>(t: &mut Tensor<S, f32, Cpu>, std: f32, rng: &mut StdRng) {
