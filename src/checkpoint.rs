@@ -246,6 +246,73 @@ pub fn decode_adam(b: &[u8]) -> Result<Vec<AdamState>> {
     Ok(out)
 }
 
+const NET_MAGIC: &[u8; 8] = b"EBNET1\0\0";
+
+/// A network's parameters and optimiser state (`gan_variants::nets::NetState`) as bytes:
+/// magic, tensor count (u32), per tensor its length (u64) and values (f32, little-endian), then
+/// 1 and [`encode_adam`] of its Adam state, or 0 (no state).
+pub fn encode_net(s: &gan_variants::nets::NetState) -> Vec<u8> {
+    let mut b = NET_MAGIC.to_vec();
+    b.extend((s.params.len() as u32).to_le_bytes());
+    for p in &s.params {
+        b.extend((p.len() as u64).to_le_bytes());
+        p.iter().for_each(|v| b.extend(v.to_le_bytes()));
+    }
+    match &s.adam {
+        Some(a) => {
+            b.push(1);
+            b.extend(encode_adam(std::slice::from_ref(a)));
+        }
+        None => b.push(0),
+    }
+    b
+}
+
+/// Inverse of [`encode_net`]; errors say where the bytes are wrong.
+pub fn decode_net(b: &[u8]) -> Result<gan_variants::nets::NetState> {
+    fn take<'a>(b: &'a [u8], pos: &mut usize, n: usize) -> Result<&'a [u8]> {
+        if n > b.len() - *pos {
+            bail!("network state truncated at byte {pos}");
+        }
+        *pos += n;
+        Ok(&b[*pos - n..*pos])
+    }
+    let mut pos = 0;
+    if take(b, &mut pos, 8)? != NET_MAGIC {
+        bail!("not a network state file");
+    }
+    let count = u32::from_le_bytes(take(b, &mut pos, 4)?.try_into()?);
+    let mut params = Vec::new();
+    for _ in 0..count {
+        let len = usize::try_from(u64::from_le_bytes(take(b, &mut pos, 8)?.try_into()?))
+            .ok()
+            .and_then(|n| n.checked_mul(4))
+            .context("network state: a tensor length beyond memory")?;
+        params.push(
+            take(b, &mut pos, len)?
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+        );
+    }
+    let adam = match take(b, &mut pos, 1)?[0] {
+        0 if pos == b.len() => None,
+        0 => bail!("network state: {} bytes after the end", b.len() - pos),
+        1 => {
+            let mut states = decode_adam(&b[pos..])?;
+            if states.len() != 1 {
+                bail!(
+                    "network state: {} optimiser states, expected 1",
+                    states.len()
+                );
+            }
+            states.pop()
+        }
+        f => bail!("network state: optimiser flag {f}"),
+    };
+    Ok(gan_variants::nets::NetState { params, adam })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +328,28 @@ mod tests {
         assert_eq!(decode_adam(&b).unwrap(), s);
         assert!(decode_adam(&b[..b.len() - 1]).is_err());
         assert!(decode_adam(b"nonsense").is_err());
+    }
+
+    #[test]
+    fn net_state_round_trips_and_truncation_is_an_error() {
+        let s = gan_variants::nets::NetState {
+            params: vec![vec![1.0, -2.5, 4.0], vec![0.125]],
+            adam: Some(AdamState {
+                t: 3,
+                moment1: vec![vec![0.1, 0.2, 0.3], vec![0.4]],
+                moment2: vec![vec![1.1, 1.2, 1.3], vec![1.4]],
+            }),
+        };
+        let b = encode_net(&s);
+        assert_eq!(decode_net(&b).unwrap(), s);
+        for cut in [1, 5, b.len() / 2] {
+            assert!(decode_net(&b[..b.len() - cut]).is_err(), "cut {cut}");
+        }
+        let plain = gan_variants::nets::NetState {
+            params: s.params.clone(),
+            adam: None,
+        };
+        assert_eq!(decode_net(&encode_net(&plain)).unwrap(), plain);
+        assert!(decode_net(b"EBADAM1\0junk").is_err());
     }
 }

@@ -35,6 +35,8 @@ pub enum Command {
     Data(cmd::data::Args),
     /// The MNIST grid experiments: GAN, EBGAN, EBGAN-PT (Table 1, Figures 2-4 and 9).
     Gan(cmd::gan::Args),
+    /// The image experiments: the FID feature network and DCGAN vs EBGAN(-PT) on faces.
+    Images(cmd::images::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -48,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tuning(a) => cmd::tuning::main(a),
         Command::Data(a) => cmd::data::main(a),
         Command::Status(a) => cmd::status::main(a),
+        Command::Images(a) => cmd::images::main(a),
     }
 }
 

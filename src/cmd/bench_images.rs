@@ -64,6 +64,7 @@ pub fn measure(warmup: usize, steps: usize) -> Vec<Timed> {
     let pass = gan_variants::nets::conv::Pass {
         segments: &[BATCH],
         eps: 1e-5,
+        bn: gan_variants::nets::BnMode::Batch,
     };
     out.push((
         "dcgan_d32_fwd_bwd".into(),

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_images;
 pub mod data;
 pub mod gan;
+pub mod images;
 pub mod jobs;
 pub mod plot;
 pub mod run;

@@ -21,7 +21,7 @@
 //! same memory as maps of one image per `side²` rows, so entering and leaving the family is a
 //! reshape.
 
-use super::{fill_normal, Affine, Bias, Dropout, LayerNorm, Net, NoNorm, Trainable};
+use super::{fill_normal, Affine, Bias, BnMode, Dropout, LayerNorm, Net, NoNorm, Trainable};
 use crate::ops::activation::leaky_relu;
 use crate::ops::conv::{conv2d, conv_t2d, Geometry, Mat};
 use crate::shapes::{Matrix, Rows, Traced};
@@ -38,11 +38,13 @@ pub struct Maps<const C: usize, T = NoneTape> {
     pub side: usize,
 }
 
-/// What a pass needs besides its input: the batch-norm segments (in *images*) and ε.
+/// What a pass needs besides its input: the batch-norm segments (in *images*), ε and which
+/// statistics batch norm uses.
 #[derive(Clone, Copy, Debug)]
 pub struct Pass<'a> {
     pub segments: &'a [usize],
     pub eps: f32,
+    pub bn: BnMode<'a>,
 }
 
 impl Pass<'_> {
@@ -211,7 +213,7 @@ macro_rules! layer_impls {
                 let w: Mat = self.weight.clone().reshape_like(&(a, b));
                 let y = $op(x, &w, m.side, m.side, g);
                 let y: Rows<CO, T> = y.reshape_like(&(n * side * side, Const::<CO>));
-                let y = A::apply(self.norm.apply(y, &pass.rows(side), pass.eps));
+                let y = A::apply(self.norm.apply_mode(y, &pass.rows(side), pass.eps, pass.bn));
                 Maps { x: y, side }
             }
         }
@@ -530,6 +532,7 @@ where
             &Pass {
                 segments,
                 eps: self.eps,
+                bn: BnMode::Batch,
             },
         )
     }
@@ -540,6 +543,7 @@ where
                 &Pass {
                     segments,
                     eps: self.eps,
+                    bn: BnMode::Batch,
                 },
             )
             .0

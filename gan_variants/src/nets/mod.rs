@@ -16,11 +16,12 @@ use dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorRef,
 };
 use dfdx::prelude::*;
-use ladder::bn::normalize_groups;
+use ladder::bn::{normalize_groups, ColumnStats};
 use ladder::config::AdamSettings;
 use ladder::optim::{AdamState, OwnedAdam};
 use rand::{rngs::StdRng, Rng};
 use rand_distr::StandardNormal;
+use std::cell::{Cell, RefCell};
 
 /// Batch norm's affine part y = γ ⊙ x̂ + β (the normalisation x̂ is [`normalize_groups`]).
 #[derive(Clone, Debug)]
@@ -98,17 +99,76 @@ impl<const W: usize> LayerNorm<W> for Bias<W> {
     }
 }
 
+/// Which statistics batch norm uses.
+#[derive(Clone, Copy, Debug)]
+pub enum BnMode<'a> {
+    /// The batch's, per segment (training, and the harness's samples).
+    Batch,
+    /// The batch's (one segment), and each batch-norm layer's statistics appended in the
+    /// order of the pass (to build population statistics).
+    Collect(&'a RefCell<Vec<ColumnStats>>),
+    /// Fixed statistics, one entry per batch-norm layer in the order of the pass (inference:
+    /// an image's output does not depend on the rest of its batch).
+    Population(&'a [ColumnStats], &'a Cell<usize>),
+}
+
 /// The normalisation after a layer's matmul: batch norm over each segment of rows, or none.
 pub trait LayerNorm<const W: usize>: TensorCollection<f32, Cpu, To<f32, Cpu> = Self> {
     fn apply<T: Tape<f32, Cpu>>(&self, z: Rows<W, T>, segments: &[usize], eps: f32) -> Rows<W, T>;
+    /// [`LayerNorm::apply`] with the statistics of `mode` (only batch norm differs).
+    fn apply_mode<T: Tape<f32, Cpu>>(
+        &self,
+        z: Rows<W, T>,
+        segments: &[usize],
+        eps: f32,
+        _mode: BnMode,
+    ) -> Rows<W, T> {
+        self.apply(z, segments, eps)
+    }
+}
+
+impl<const W: usize> Affine<W> {
+    fn scale_shift<T: Tape<f32, Cpu>>(&self, x: Rows<W, T>) -> Rows<W, T> {
+        let shape = *x.shape();
+        x * self.gamma.retaped::<T>().broadcast_like(&shape)
+            + self.beta.retaped::<T>().broadcast_like(&shape)
+    }
 }
 
 impl<const W: usize> LayerNorm<W> for Affine<W> {
     fn apply<T: Tape<f32, Cpu>>(&self, z: Rows<W, T>, segments: &[usize], eps: f32) -> Rows<W, T> {
         let (x, _) = normalize_groups(z, segments, eps);
-        let shape = *x.shape();
-        x * self.gamma.retaped::<T>().broadcast_like(&shape)
-            + self.beta.retaped::<T>().broadcast_like(&shape)
+        self.scale_shift(x)
+    }
+
+    fn apply_mode<T: Tape<f32, Cpu>>(
+        &self,
+        z: Rows<W, T>,
+        segments: &[usize],
+        eps: f32,
+        mode: BnMode,
+    ) -> Rows<W, T> {
+        match mode {
+            BnMode::Batch => self.apply(z, segments, eps),
+            BnMode::Collect(out) => {
+                let rows = z.shape().0;
+                let (x, mut stats) = normalize_groups(z, &[rows], eps);
+                out.borrow_mut().push(stats.remove(0));
+                self.scale_shift(x)
+            }
+            BnMode::Population(stats, next) => {
+                let s = &stats[next.get()];
+                next.set(next.get() + 1);
+                let dev = z.device().clone();
+                let shape = *z.shape();
+                let mean: Tensor<Rank1<W>, f32, Cpu> =
+                    dev.tensor_from_vec(s.mean.clone(), (Const,));
+                let inv: Vec<f32> = s.var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+                let inv: Tensor<Rank1<W>, f32, Cpu> = dev.tensor_from_vec(inv, (Const,));
+                let x = (z - mean.broadcast_like(&shape)) * inv.broadcast_like(&shape);
+                self.scale_shift(x)
+            }
+        }
     }
 }
 
@@ -219,6 +279,14 @@ impl<M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>> Trainable<M> {
             net,
             opt,
             eps: train.bn_eps,
+        }
+    }
+
+    /// Sets the optimiser's learning rate (for a schedule).
+    pub fn set_lr(&mut self, lr: f32) {
+        match &mut self.opt {
+            Optimiser::Adam(o) => o.cfg.lr = lr as f64,
+            Optimiser::Sgd(o) => o.cfg.lr = lr as f64,
         }
     }
 
