@@ -44,8 +44,23 @@ pub fn save(
     state: &ResumeState,
     curve: &[CurveRow],
 ) -> Result<()> {
+    save_with(run, |tmp| write_into(tmp, trainer, state, curve))
+}
+
+/// Writes a checkpoint of any kind: `write` fills the fresh folder `<run>/checkpoint.tmp/`,
+/// which then replaces `<run>/checkpoint/` by renames. On error the partial folder is removed,
+/// the previous checkpoint stays, and the error names the run.
+pub fn save_with(run: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = run.join("checkpoint.tmp");
-    let written = write_into(&tmp, trainer, state, curve);
+    let written = (|| {
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)
+                .with_context(|| format!("cannot remove {}", tmp.display()))?;
+        }
+        std::fs::create_dir_all(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        write(&tmp)
+    })();
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e.context(format!(
@@ -70,6 +85,14 @@ pub fn save(
     swap().with_context(|| format!("cannot move {} into place", cur.display()))
 }
 
+/// The folder of the newest complete checkpoint of `run` (holding `marker`), if any: a crash
+/// between the two renames of [`save_with`] leaves only `checkpoint.old/`.
+pub fn find(run: &Path, marker: &str) -> Option<PathBuf> {
+    [dir(run), run.join("checkpoint.old")]
+        .into_iter()
+        .find(|d| d.join(marker).exists())
+}
+
 /// The files of a checkpoint, into the fresh folder `tmp`.
 fn write_into(
     tmp: &Path,
@@ -77,10 +100,6 @@ fn write_into(
     state: &ResumeState,
     curve: &[CurveRow],
 ) -> Result<()> {
-    if tmp.exists() {
-        std::fs::remove_dir_all(tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
-    }
-    std::fs::create_dir_all(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let (ladder, generator) = trainer.modules_mut();
     let path = tmp.join("ladder.safetensors");
     ladder

@@ -354,3 +354,77 @@ pub fn cached(cache: &Path, key: &str, build: impl FnOnce() -> Result<Images>) -
     crate::io::write_atomic(&path, &encode_cache(&set))?;
     Ok(set)
 }
+
+/// Writes `images` (n · side² · channels values in [−1, 1], NHWC, one or three channels) as a
+/// PNG grid of `cols` columns with 2-pixel grey borders, atomically (temporary file, then
+/// rename).
+pub fn write_grid_png(
+    path: &Path,
+    images: &[f32],
+    side: usize,
+    channels: usize,
+    cols: usize,
+) -> Result<()> {
+    let per = side * side * channels;
+    if per == 0
+        || images.is_empty()
+        || !images.len().is_multiple_of(per)
+        || ![1, 3].contains(&channels)
+    {
+        bail!(
+            "{}: {} values are not whole {side} × {side} × {channels} images",
+            path.display(),
+            images.len()
+        );
+    }
+    let n = images.len() / per;
+    let cols = cols.clamp(1, n);
+    let rows = n.div_ceil(cols);
+    let b = 2;
+    let (w, h) = (cols * (side + b) + b, rows * (side + b) + b);
+    let mut img = image::RgbImage::from_pixel(w as u32, h as u32, image::Rgb([128, 128, 128]));
+    let byte = |v: f32| (((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round()) as u8;
+    for (k, im) in images.chunks_exact(per).enumerate() {
+        let (x0, y0) = (b + (k % cols) * (side + b), b + (k / cols) * (side + b));
+        for y in 0..side {
+            for x in 0..side {
+                let p = &im[(y * side + x) * channels..(y * side + x + 1) * channels];
+                let rgb = if channels == 3 {
+                    [byte(p[0]), byte(p[1]), byte(p[2])]
+                } else {
+                    [byte(p[0]); 3]
+                };
+                img.put_pixel((x0 + x) as u32, (y0 + y) as u32, image::Rgb(rgb));
+            }
+        }
+    }
+    let tmp = crate::io::TempFile::beside(path)?;
+    img.save_with_format(tmp.path(), image::ImageFormat::Png)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.commit()
+}
+
+/// 2 × 2 average pooling of NHWC images of side `side` (even) and 3 channels: the 64 × 64
+/// faces brought to the 32 × 32 input of the FID feature network.
+pub fn pool2(images: &[f32], side: usize) -> Vec<f32> {
+    let per = side * side * 3;
+    let h = side / 2;
+    let mut out = Vec::with_capacity(images.len() / 4);
+    for im in images.chunks_exact(per) {
+        for y in 0..h {
+            for x in 0..h {
+                for c in 0..3 {
+                    let at = |yy: usize, xx: usize| im[(yy * side + xx) * 3 + c];
+                    out.push(
+                        (at(2 * y, 2 * x)
+                            + at(2 * y, 2 * x + 1)
+                            + at(2 * y + 1, 2 * x)
+                            + at(2 * y + 1, 2 * x + 1))
+                            / 4.0,
+                    );
+                }
+            }
+        }
+    }
+    out
+}

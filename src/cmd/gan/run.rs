@@ -116,21 +116,31 @@ pub fn resolve(
 /// fresh permutation from the stream (seed, DataOrder, epoch).
 pub struct RealBatches<'a> {
     images: &'a [f32],
+    width: usize,
     seed: u64,
     order: (u64, Vec<usize>),
 }
 
 impl<'a> RealBatches<'a> {
+    /// Padded MNIST images (PIXELS values each).
     pub fn new(images: &'a [f32], seed: u64) -> Self {
+        Self::with_width(images, PIXELS, seed)
+    }
+
+    /// Images of `width` values each.
+    pub fn with_width(images: &'a [f32], width: usize, seed: u64) -> Self {
         Self {
             images,
+            width,
             seed,
             order: (u64::MAX, Vec::new()),
         }
     }
 
+    /// Appends batch `c` (`batch` images) to `out`.
     pub fn fill(&mut self, c: u64, batch: usize, out: &mut Vec<f32>) {
-        let n = (self.images.len() / PIXELS) as u64;
+        let w = self.width;
+        let n = (self.images.len() / w) as u64;
         for k in c * batch as u64..(c + 1) * batch as u64 {
             if self.order.0 != k / n {
                 let mut order: Vec<usize> = (0..n as usize).collect();
@@ -138,7 +148,7 @@ impl<'a> RealBatches<'a> {
                 self.order = (k / n, order);
             }
             let i = self.order.1[(k % n) as usize];
-            out.extend_from_slice(&self.images[i * PIXELS..(i + 1) * PIXELS]);
+            out.extend_from_slice(&self.images[i * w..(i + 1) * w]);
         }
     }
 }

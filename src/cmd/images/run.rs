@@ -1,14 +1,639 @@
-//! placeholder
-use anyhow::Result;
+//! `ebgan images run --profile P --model M --seed S [--margin m]`: one face run (EBGAN paper,
+//! appendix C, figures 5–6: DCGAN vs EBGAN vs EBGAN-PT with the same generator) on the one
+//! harness, written to `<results>/faces/<P>/<id>/`:
+//! - `config.toml` first (everything that determines the run),
+//! - `curve.csv`: every `curve_every` G updates the mean losses and D outputs since the last
+//!   row (GAN: D(x) as a probability; EBGAN: energies), and FID/KID at `curve_fid_n`,
+//! - `samples_<update>.png`: 64 samples at each curve row, `samples.png` at the end,
+//! - `final.csv` last: FID and KID at `fid_n` with the real-vs-real floor at the same n, the
+//!   status (`ok` or `diverged@t`: a diverged run is recorded, never dropped), ms per step.
+//!
+//! FID and KID are on the 128 features of the project's CIFAR-10 network ("FID-cifar-cnn",
+//! [`super::features`]), never Inception features. Real sets: the first `fid_n` faces (A) and
+//! the next `fid_n` (B); the floor is A vs B; samples are scored against A. 64 × 64 images are
+//! average-pooled to the network's 32 × 32.
+//!
+//! Resumable: a checkpoint (G, D, both Adam states, the curve so far) every
+//! `checkpoint_every` G updates and on SIGINT / SIGTERM (exit 130); the same command resumes
+//! bit for bit, since every random draw of update t comes from streams keyed by (seed, t).
 
-#[derive(clap::Args, Debug)]
-pub struct Args {}
-#[derive(clap::Args, Debug)]
-pub struct JobsArgs {}
+use super::{load_config, load_faces, FaceProfile, Paths};
+use crate::cmd::gan::run::RealBatches;
+use crate::cmd::run::{Interrupted, RunLock, CODE_VERSION};
+use crate::io::{write_atomic, write_csv};
+use anyhow::{bail, Context, Result};
+use dfdx::prelude::*;
+use gan_variants::harness::{GanTrainer, StepStats, TrainerState};
+use gan_variants::metrics::feature_net::{FeatureNet, FEATURES};
+use gan_variants::metrics::fid::{fid, kid, Gaussian};
+use gan_variants::variants::build_image;
+use gan_variants::{ImageArch, ImageGanConfig, TrainSettings, VariantKind};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
-pub fn main(_: Args) -> Result<()> {
-    anyhow::bail!("not yet")
+/// The model names of the face comparison.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Model {
+    /// GAN losses with the DCGAN discriminator.
+    Dcgan,
+    /// EBGAN with the autoencoder discriminator.
+    Ebgan,
+    /// EBGAN with the pulling-away term.
+    EbganPt,
 }
-pub fn jobs(_: JobsArgs) -> Result<()> {
-    anyhow::bail!("not yet")
+
+impl Model {
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Dcgan => "dcgan",
+            Model::Ebgan => "ebgan",
+            Model::EbganPt => "ebgan-pt",
+        }
+    }
+    pub fn variant(self) -> VariantKind {
+        match self {
+            Model::Dcgan => VariantKind::Gan,
+            Model::Ebgan => VariantKind::Ebgan,
+            Model::EbganPt => VariantKind::EbganPt,
+        }
+    }
+    pub const ALL: [Model; 3] = [Model::Dcgan, Model::Ebgan, Model::EbganPt];
+}
+
+/// The run's folder name: `dcgan_s1`, `ebgan_m20_s1`, `ebgan-pt_m20_s1`.
+pub fn run_id(model: Model, margin: f32, seed: u64) -> String {
+    match model {
+        Model::Dcgan => format!("dcgan_s{seed}"),
+        _ => format!("{}_m{margin}_s{seed}", model.name()),
+    }
+}
+
+/// Everything that determines a face run; its `config.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaceRunConfig {
+    pub id: String,
+    pub profile: String,
+    pub model: Model,
+    pub seed: u64,
+    /// Centre crop of the face images before resizing (source pixels).
+    pub crop: u32,
+    pub curve_every: u64,
+    pub curve_fid_n: usize,
+    pub fid_n: usize,
+    pub checkpoint_every: u64,
+    /// The feature network's name and the SHA-256 of its files: FIDs are comparable only
+    /// between runs scored by the same network.
+    pub feature_net: String,
+    pub feature_net_sha256: String,
+    pub config: ImageGanConfig,
+}
+
+/// One row of `curve.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaceCurveRow {
+    pub g_update: u64,
+    pub d_loss: f64,
+    pub g_loss: f64,
+    /// GAN: mean D(x) on real / fake rows; EBGAN: mean energy.
+    pub d_real: f64,
+    pub d_fake: f64,
+    pub pt: Option<f64>,
+    pub fid: Option<f64>,
+    pub kid: Option<f64>,
+    pub fid_n: usize,
+    pub wall_seconds: f64,
+}
+
+/// `final.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaceFinalRow {
+    pub id: String,
+    pub model: String,
+    pub margin: Option<f32>,
+    pub seed: u64,
+    pub profile: String,
+    pub side: usize,
+    pub g_updates: u64,
+    pub status: String,
+    /// FID / KID of `fid_n` samples against the first `fid_n` faces.
+    pub fid: Option<f64>,
+    pub kid: Option<f64>,
+    /// The same between the first and the next `fid_n` faces (the floor at this n).
+    pub fid_floor: f64,
+    pub kid_floor: f64,
+    pub fid_n: usize,
+    pub feature_net: String,
+    pub ms_per_step: f64,
+    pub wall_seconds: f64,
+    pub code: String,
+}
+
+/// Means of the step statistics since the last curve row (saved with a checkpoint).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub n: u64,
+    pub d: f64,
+    pub g: f64,
+    pub real: f64,
+    pub fake: f64,
+    pub pt: f64,
+    pub has_pt: bool,
+}
+
+impl Window {
+    fn add(&mut self, s: &StepStats) {
+        self.n += 1;
+        self.d += s.d_loss as f64;
+        self.g += s.g_loss as f64;
+        self.real += s.d.real.unwrap_or(f32::NAN) as f64;
+        self.fake += s.d.fake.unwrap_or(f32::NAN) as f64;
+        if let Some(p) = s.g.pt {
+            self.pt += p as f64;
+            self.has_pt = true;
+        }
+    }
+    fn row(&self, g_update: u64, scores: Option<(f64, f64)>, n: usize, wall: f64) -> FaceCurveRow {
+        let k = self.n.max(1) as f64;
+        FaceCurveRow {
+            g_update,
+            d_loss: self.d / k,
+            g_loss: self.g / k,
+            d_real: self.real / k,
+            d_fake: self.fake / k,
+            pt: self.has_pt.then_some(self.pt / k),
+            fid: scores.map(|s| s.0),
+            kid: scores.map(|s| s.1),
+            fid_n: n,
+            wall_seconds: wall,
+        }
+    }
+}
+
+/// The scalar part of a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct ResumeState {
+    /// G updates done.
+    step: u64,
+    wall_seconds: f64,
+    window: Window,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Profile of configs/images.toml: paper, quick or smoke.
+    #[arg(long, default_value = "quick")]
+    pub profile: String,
+    #[arg(long, value_enum)]
+    pub model: Model,
+    /// Training seed (default: the profile's first).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// EBGAN margin m (default: configs/images.toml's faces.margin); not for dcgan.
+    #[arg(long, value_parser = crate::cmd::run::parse_scale)]
+    pub margin: Option<f64>,
+    #[command(flatten)]
+    pub paths: Paths,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Retrain a finished run.
+    #[arg(long)]
+    pub force: bool,
+    /// Stop after this many G updates with a checkpoint, as an interruption would (tests).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
+}
+
+/// The resolved configuration of a run.
+pub fn resolve(args: &Args, feature_sha: &str) -> Result<(FaceRunConfig, FaceProfile)> {
+    let cfg = load_config(&args.paths.config)?;
+    let p = cfg.profile(&args.profile, &args.paths.config)?.clone();
+    let seed = args.seed.unwrap_or(p.seeds[0]);
+    if args.model == Model::Dcgan && args.margin.is_some() {
+        bail!("--margin is an EBGAN setting: the dcgan model has none");
+    }
+    let margin = args.margin.map_or(cfg.faces.margin, |m| m as f32);
+    let f = &cfg.faces;
+    let config = ImageGanConfig {
+        arch: ImageArch {
+            variant: args.model.variant(),
+            side: p.side,
+            channels: 3,
+            lr_d: f.lr_d,
+            lr_g: f.lr_g,
+            margin,
+            pt_weight: f.pt_weight,
+        },
+        train: TrainSettings {
+            batch: p.batch,
+            g_updates: p.g_updates,
+            d_init_std: 0.02,
+            g_init_std: 0.02,
+            ..Default::default()
+        },
+    };
+    config.validate().map_err(|e| {
+        anyhow::anyhow!("invalid settings from {}: {e}", args.paths.config.display())
+    })?;
+    Ok((
+        FaceRunConfig {
+            id: run_id(args.model, margin, seed),
+            profile: args.profile.clone(),
+            model: args.model,
+            seed,
+            crop: f.crop,
+            curve_every: p.curve_every,
+            curve_fid_n: p.curve_fid_n,
+            fid_n: p.fid_n,
+            checkpoint_every: p.checkpoint_every,
+            feature_net: super::features::NETWORK.into(),
+            feature_net_sha256: feature_sha.into(),
+            config,
+        },
+        p,
+    ))
+}
+
+/// FID and KID of generated or real images against precomputed real features.
+pub struct Scorer<'a> {
+    pub net: &'a FeatureNet,
+    pub side: usize,
+}
+
+impl Scorer<'_> {
+    /// The feature network's features of images in [−1, 1] (pooled to 32 × 32 if needed).
+    pub fn features(&self, images: &[f32]) -> Vec<f32> {
+        if self.side == 32 {
+            self.net.features(images)
+        } else {
+            self.net.features(&crate::images::pool2(images, self.side))
+        }
+    }
+
+    /// (FID, KID) between two feature sets.
+    pub fn compare(a: &[f32], b: &[f32]) -> Result<(f64, f64)> {
+        let ga = Gaussian::fit(a, FEATURES).map_err(anyhow::Error::msg)?;
+        let gb = Gaussian::fit(b, FEATURES).map_err(anyhow::Error::msg)?;
+        Ok((
+            fid(&ga, &gb),
+            kid(a, b, FEATURES).map_err(anyhow::Error::msg)?,
+        ))
+    }
+}
+
+fn save_checkpoint(
+    out: &Path,
+    trainer: &mut dyn GanTrainer,
+    state: &ResumeState,
+    curve: &[FaceCurveRow],
+) -> Result<()> {
+    crate::checkpoint::save_with(out, |tmp| {
+        let s = trainer.state().map_err(anyhow::Error::msg)?;
+        write_atomic(&tmp.join("g.bin"), &crate::checkpoint::encode_net(&s.g))?;
+        write_atomic(&tmp.join("d.bin"), &crate::checkpoint::encode_net(&s.d))?;
+        write_csv(&tmp.join("curve.csv"), curve)?;
+        write_atomic(&tmp.join("state.toml"), toml::to_string(state)?.as_bytes())
+    })
+}
+
+fn load_checkpoint(
+    out: &Path,
+    trainer: &mut dyn GanTrainer,
+    steps: u64,
+) -> Result<Option<(ResumeState, Vec<FaceCurveRow>)>> {
+    let Some(d) = crate::checkpoint::find(out, "state.toml") else {
+        return Ok(None);
+    };
+    let bad = |file: &str, e: String| {
+        anyhow::anyhow!(
+            "checkpoint {}: {file} is unreadable or inconsistent ({e}); delete the folder to start the run afresh",
+            d.display()
+        )
+    };
+    let state: ResumeState = std::fs::read_to_string(d.join("state.toml"))
+        .map_err(|e| bad("state.toml", e.to_string()))
+        .and_then(|t| toml::from_str(&t).map_err(|e| bad("state.toml", e.to_string())))?;
+    let net = |f: &str| {
+        std::fs::read(d.join(f))
+            .map_err(|e| bad(f, e.to_string()))
+            .and_then(|b| crate::checkpoint::decode_net(&b).map_err(|e| bad(f, format!("{e:#}"))))
+    };
+    let s = TrainerState {
+        g: net("g.bin")?,
+        d: net("d.bin")?,
+    };
+    trainer.set_state(&s).map_err(|e| bad("g.bin / d.bin", e))?;
+    let curve: Vec<FaceCurveRow> = crate::io::read_csv(&d.join("curve.csv"))
+        .map_err(|e| bad("curve.csv", format!("{e:#}")))?;
+    let rows_end = curve.last().map_or(0, |r| r.g_update);
+    if state.step == 0 || state.step >= steps || rows_end + state.window.n != state.step {
+        return Err(bad(
+            "state.toml",
+            format!(
+                "step {} of {steps}, curve to {rows_end}, open row {}",
+                state.step, state.window.n
+            ),
+        ));
+    }
+    Ok(Some((state, curve)))
+}
+
+/// Trains `cfg` into `out`; returns the final row, or None when `stop_after` stopped it.
+#[allow(clippy::too_many_arguments)]
+pub fn execute(
+    cfg: &FaceRunConfig,
+    faces: &crate::images::Images,
+    net: &FeatureNet,
+    out: &Path,
+    quiet: bool,
+    stop_after: Option<u64>,
+    interrupt: Option<Arc<AtomicBool>>,
+) -> Result<Option<FaceFinalRow>> {
+    let side = cfg.config.arch.side;
+    if faces.side != side || faces.channels != 3 {
+        bail!(
+            "the face images are {0} × {0} × {1}, the run needs {side} × {side} × 3",
+            faces.side,
+            faces.channels
+        );
+    }
+    if 2 * cfg.fid_n > faces.n {
+        bail!(
+            "fid_n = {} needs {} faces (two disjoint real sets for the floor); the folder has {}",
+            cfg.fid_n,
+            2 * cfg.fid_n,
+            faces.n
+        );
+    }
+    let dev = Cpu::seed_from_u64(cfg.seed);
+    let mut trainer = build_image(&dev, &cfg.config, cfg.seed).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let _lock = RunLock::acquire(out)?;
+    write_atomic(&out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
+    let steps = cfg.config.train.g_updates;
+    let (mut state, mut curve) = match load_checkpoint(out, trainer.as_mut(), steps)? {
+        Some(c) => {
+            if !quiet {
+                eprintln!("{}: resuming after {} G updates", cfg.id, c.0.step);
+            }
+            c
+        }
+        None => (
+            ResumeState {
+                step: 0,
+                wall_seconds: 0.0,
+                window: Window::default(),
+            },
+            Vec::new(),
+        ),
+    };
+    let images = faces.signed(0..faces.n);
+    let width = trainer.width();
+    let scorer = Scorer { net, side };
+    let real_a = scorer.features(&images[..cfg.fid_n * width]);
+    let real_b = scorer.features(&images[cfg.fid_n * width..2 * cfg.fid_n * width]);
+    let mut batches = RealBatches::with_width(&images, width, cfg.seed);
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(steps)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} G updates, ETA {eta}  {msg}")
+            .expect("valid template"),
+    );
+    bar.set_prefix(cfg.id.clone());
+    bar.set_position(state.step);
+    let start = Instant::now();
+    let wall = |s: &ResumeState| s.wall_seconds + start.elapsed().as_secs_f64();
+    let train = &cfg.config.train;
+    let mut reals = Vec::with_capacity(train.d_steps * train.batch * width);
+    let mut status = "ok".to_string();
+    let first = state.step;
+    let mut step_seconds = 0.0;
+    for t in first..steps {
+        reals.clear();
+        for i in 0..train.d_steps as u64 {
+            batches.fill(t * train.d_steps as u64 + i, train.batch, &mut reals);
+        }
+        let t0 = Instant::now();
+        let s = trainer.step(t, &reals);
+        step_seconds += t0.elapsed().as_secs_f64();
+        state.window.add(&s);
+        if !s.is_finite() {
+            status = format!("diverged@{t}");
+            curve.push(state.window.row(t + 1, None, cfg.curve_fid_n, wall(&state)));
+            state.step = t + 1;
+            break;
+        }
+        state.step = t + 1;
+        bar.inc(1);
+        let done = state.step;
+        if done % cfg.curve_every == 0 && done < steps {
+            let samples = trainer.samples(cfg.curve_fid_n, done);
+            let scores = Scorer::compare(
+                &scorer.features(&samples),
+                &real_a[..cfg.curve_fid_n * FEATURES],
+            )?;
+            crate::images::write_grid_png(
+                &out.join(format!("samples_{done}.png")),
+                &samples[..64.min(cfg.curve_fid_n) * width],
+                side,
+                3,
+                8,
+            )?;
+            curve.push(
+                state
+                    .window
+                    .row(done, Some(scores), cfg.curve_fid_n, wall(&state)),
+            );
+            state.window = Window::default();
+            bar.set_message(format!("FID {:.1}", scores.0));
+            write_csv(&out.join("curve.csv"), &curve)?;
+        }
+        let interrupted = interrupt.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+        let stop = stop_after.is_some_and(|k| done >= k) && done < steps;
+        if (done % cfg.checkpoint_every == 0 && done < steps) || interrupted || stop {
+            let snapshot = ResumeState {
+                step: done,
+                wall_seconds: wall(&state),
+                window: state.window.clone(),
+            };
+            save_checkpoint(out, trainer.as_mut(), &snapshot, &curve)?;
+            if interrupted {
+                bar.finish_and_clear();
+                return Err(Interrupted {
+                    run: out.to_path_buf(),
+                    step: done,
+                    steps,
+                }
+                .into());
+            }
+            if stop {
+                bar.finish_and_clear();
+                return Ok(None);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let (fid_floor, kid_floor) = Scorer::compare(&real_a, &real_b)?;
+    let mut scores = None;
+    if status == "ok" {
+        let samples = trainer.samples(cfg.fid_n, 0);
+        let s = Scorer::compare(&scorer.features(&samples), &real_a)?;
+        crate::images::write_grid_png(
+            &out.join("samples.png"),
+            &samples[..64.min(cfg.fid_n) * width],
+            side,
+            3,
+            8,
+        )?;
+        curve.push(
+            state
+                .window
+                .row(state.step, Some(s), cfg.fid_n, wall(&state)),
+        );
+        scores = Some(s);
+    }
+    write_csv(&out.join("curve.csv"), &curve)?;
+    let trained = state.step - first;
+    let row = FaceFinalRow {
+        id: cfg.id.clone(),
+        model: cfg.model.name().into(),
+        margin: (cfg.model != Model::Dcgan).then_some(cfg.config.arch.margin),
+        seed: cfg.seed,
+        profile: cfg.profile.clone(),
+        side,
+        g_updates: state.step,
+        status,
+        fid: scores.map(|s| s.0),
+        kid: scores.map(|s| s.1),
+        fid_floor,
+        kid_floor,
+        fid_n: cfg.fid_n,
+        feature_net: format!("FID-{}", cfg.feature_net),
+        ms_per_step: 1e3 * step_seconds / trained.max(1) as f64,
+        wall_seconds: wall(&state),
+        code: CODE_VERSION.into(),
+    };
+    write_csv(&out.join("final.csv"), std::slice::from_ref(&row))?;
+    crate::checkpoint::remove(out)?;
+    Ok(Some(row))
+}
+
+/// The folder of a run.
+pub fn run_dir(paths: &Paths, profile: &str, id: &str) -> PathBuf {
+    paths.results.join("faces").join(profile).join(id)
+}
+
+pub fn main(args: Args) -> Result<()> {
+    let (net, sha) = super::features::load(&args.paths)?;
+    let (cfg, _) = resolve(&args, &sha)?;
+    let out = run_dir(&args.paths, &args.profile, &cfg.id);
+    if out.join("final.csv").exists() {
+        if !args.force {
+            eprintln!(
+                "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
+                out.display()
+            );
+            return Ok(());
+        }
+        std::fs::remove_file(out.join("final.csv"))
+            .with_context(|| format!("cannot remove {}", out.join("final.csv").display()))?;
+        crate::checkpoint::remove(&out)?;
+    }
+    let faces = load_faces(&args.paths, cfg.config.arch.side, cfg.crop)?;
+    let interrupt = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupt))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&interrupt)))
+            .context("cannot install the SIGINT/SIGTERM handler")?;
+    }
+    let row = execute(
+        &cfg,
+        &faces,
+        &net,
+        &out,
+        args.quiet,
+        args.stop_after,
+        Some(interrupt),
+    )?;
+    match row {
+        Some(r) => eprintln!(
+            "{}: {} FID-{} {} (floor {:.2}, n = {}) in {:.0} s ({:.0} ms per step) -> {}",
+            r.id,
+            r.status,
+            cfg.feature_net,
+            r.fid.map_or("–".into(), |f| format!("{f:.2}")),
+            r.fid_floor,
+            r.fid_n,
+            r.wall_seconds,
+            r.ms_per_step,
+            out.display()
+        ),
+        None => eprintln!("{}: stopped early with a checkpoint", cfg.id),
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct JobsArgs {
+    /// Profile of configs/images.toml.
+    #[arg(long, default_value = "quick")]
+    pub profile: String,
+    #[command(flatten)]
+    pub paths: Paths,
+    /// The binary the commands call.
+    #[arg(long, default_value = "ebgan")]
+    pub bin: String,
+}
+
+/// The runs of a profile: every model at the default margin per seed (the comparison), then
+/// EBGAN at the other margins per seed (the margin sweep). Returns (model, margin, seed).
+pub fn planned(cfg: &super::ImagesConfig, p: &FaceProfile) -> Vec<(Model, Option<f32>, u64)> {
+    let mut out = Vec::new();
+    for &seed in &p.seeds {
+        out.push((Model::Dcgan, None, seed));
+        out.push((Model::Ebgan, Some(cfg.faces.margin), seed));
+        out.push((Model::EbganPt, Some(cfg.faces.margin), seed));
+    }
+    for &m in &p.margins {
+        if m != cfg.faces.margin {
+            for &seed in &p.seeds {
+                out.push((Model::Ebgan, Some(m), seed));
+            }
+        }
+    }
+    out
+}
+
+/// Prints one command per unfinished run of the profile.
+pub fn jobs(args: JobsArgs) -> Result<()> {
+    let cfg = load_config(&args.paths.config)?;
+    let p = cfg.profile(&args.profile, &args.paths.config)?;
+    for (model, margin, seed) in planned(&cfg, p) {
+        let id = run_id(model, margin.unwrap_or(cfg.faces.margin), seed);
+        if run_dir(&args.paths, &args.profile, &id)
+            .join("final.csv")
+            .exists()
+        {
+            continue;
+        }
+        let m = margin.map_or(String::new(), |m| format!(" --margin {m}"));
+        println!(
+            "{} images run --profile {} --model {} --seed {seed}{m} --quiet --config {} --results {}",
+            args.bin,
+            args.profile,
+            model.name(),
+            args.paths.config.display(),
+            args.paths.results.display()
+        );
+    }
+    Ok(())
 }
