@@ -9,6 +9,8 @@
 #   make gans [PROFILE=paper|quick|smoke]             the MNIST GAN/EBGAN experiments (gans.toml):
 #     make grid | margins | named | parzen | gan-figures   (their parts, in that order)
 #   make classifier                                   the MNIST classifier that scores samples
+#   make faces [PROFILE=quick|paper|smoke]            DCGAN vs EBGAN vs EBGAN-PT on faces, margin
+#     make features | face-runs | face-table            sweep, FID/KID table (configs/images.toml)
 #
 # Each run is its own target (its final.csv), so the table runs JOBS at a time, finished runs
 # are skipped, and an interrupted table resumes (a run resumes from its last checkpoint).
@@ -84,7 +86,7 @@ results/tuning/%/final.csv: | build
 	  --labels $(patsubst labels%,%,$(word 4,$(subst /, ,$*))) \
 	  --seed $(patsubst seed%,%,$(word 5,$(subst /, ,$*)))
 
-.PHONY: data-fashion tuning tuning-runs runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
+.PHONY: features faces face-runs face-table data-fashion tuning tuning-runs runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
 
 # A prebuilt binary (BIN=...) is used as it is, e.g. on a cluster or for a long background table.
 build:
@@ -120,6 +122,29 @@ $(RESULTS)/runs/%/final.csv: | build
 
 figures: build
 	$(BIN) plot
+
+# Image experiments (configs/images.toml). CIFAR-10 trains the FID feature network; the faces
+# are any folder of JPEG/PNG faces (CelebA's img_align_celeba/ here).
+CIFAR_DIR ?= $(firstword $(wildcard data/cifar10) $(wildcard ../shared/data/cifar10) data/cifar10)
+CELEBA_DIR ?= $(firstword $(wildcard data/celeba-10k) $(wildcard ../shared/data/celeba-10k) data/celeba-10k)
+export CIFAR_DIR CELEBA_DIR
+
+# The FID-cifar-cnn network (about 1–2 hours here; kept once trained).
+features: build
+	$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) images features --results $(RESULTS)
+
+# Every face run of PROFILE (JOBS at a time; finished runs kept, interrupted ones resumed), then
+# the table. Exits non-zero when a run failed (the table still holds the others).
+faces: features
+	@status=0; $(MAKE) --no-print-directory face-runs || status=$$?; \
+	  $(MAKE) --no-print-directory face-table || exit $$?; exit $$status
+
+face-runs: | build
+	$(BIN) images jobs --profile $(PROFILE) --results $(RESULTS) --bin $(BIN) \
+	  | xargs -P $(JOBS) -I{} sh -c '$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) {}'
+
+face-table: | build
+	$(BIN) images table --profile $(PROFILE) --results $(RESULTS)
 
 test:
 	cargo test --release --workspace --locked
