@@ -381,3 +381,126 @@ fn state_restores_a_trainer_exactly() {
     let e = gan.set_state(&saved).unwrap_err();
     assert!(e.starts_with("D: "), "{e}");
 }
+
+/// The ImageNet models of appendix C: every layer's sides and channels (noise planes included
+/// in the next layer's input channels), the declared noise arithmetic checked (control), the
+/// 128 × 128 generator's noise deterministic per z and different across z, and one EBGAN-PT
+/// step of each size on random images (finite, samples of the right size). A DCGAN
+/// discriminator at these sizes is refused.
+#[test]
+fn imagenet_models_build_shape_check_and_step() {
+    use gan_variants::nets::conv::{Maps, NoiseConcat, Pass, Stage};
+    use gan_variants::nets::image::{ImageNetAe128, ImageNetAe256, ImageNetG128, ImageNetG256};
+    let dev = Cpu::seed_from_u64(0);
+    let t = "conv_t";
+    let c = "conv";
+    let g128 = ImageNetG128::<49152>::build(&dev).layers().unwrap();
+    assert_eq!(
+        shapes(&g128),
+        [
+            (t, 100, 1024, 1, 4),
+            (t, 1088, 512, 4, 8),
+            (t, 544, 256, 8, 16),
+            (t, 272, 128, 16, 32),
+            (t, 136, 64, 32, 64),
+            (t, 68, 64, 64, 128),
+            (c, 64, 3, 128, 128)
+        ]
+    );
+    let g256 = ImageNetG256::<196608>::build(&dev).layers().unwrap();
+    let sides: Vec<(usize, usize, usize)> =
+        g256.iter().map(|l| (l.c_in, l.c_out, l.side_out)).collect();
+    assert_eq!(
+        sides,
+        [
+            (100, 2048, 4),
+            (2112, 1024, 8),
+            (1056, 512, 16),
+            (528, 256, 32),
+            (264, 128, 64),
+            (132, 64, 128),
+            (66, 64, 256),
+            (64, 3, 256)
+        ]
+    );
+    let ae128 = ImageNetAe128::<49152, 49152>::build(&dev).layers().unwrap();
+    let sides: Vec<usize> = ae128.iter().map(|l| l.side_out).collect();
+    assert_eq!(sides, [64, 32, 16, 8, 16, 32, 64, 128]);
+    let ae256 = ImageNetAe256::<196608, 196608>::build(&dev)
+        .layers()
+        .unwrap();
+    assert_eq!(ae256.len(), 10);
+    assert_eq!(ae256[4].side_out, 8);
+    // Control: 4 + 2 planes declared as 7 channels.
+    use gan_variants::nets::conv::Layers;
+    assert!(NoiseConcat::<4, 2, 7>.describe(8, &mut Vec::new()).is_err());
+    // Noise planes: a function of each image's input, N(0, 1), appended after its channels.
+    let pass = Pass {
+        segments: &[3],
+        eps: 1e-5,
+        bn: gan_variants::nets::BnMode::Batch,
+    };
+    let x: Rows<4> = dev.sample_normal_like(&(3 * 64, Const));
+    let noise = NoiseConcat::<4, 60, 64>;
+    let a = noise
+        .run(
+            Maps {
+                x: x.clone(),
+                side: 8,
+            },
+            &pass,
+        )
+        .x
+        .as_vec();
+    let b = noise
+        .run(
+            Maps {
+                x: x.clone(),
+                side: 8,
+            },
+            &pass,
+        )
+        .x
+        .as_vec();
+    assert_eq!(a, b, "the planes are a deterministic function of the input");
+    let xs = x.as_vec();
+    for (r, row) in a.chunks_exact(64).enumerate() {
+        assert_eq!(
+            &row[..4],
+            &xs[r * 4..r * 4 + 4],
+            "the input channels come first"
+        );
+    }
+    let planes: Vec<f64> = a
+        .chunks_exact(64)
+        .flat_map(|r| r[4..].iter().map(|v| *v as f64))
+        .collect();
+    let m = planes.iter().sum::<f64>() / planes.len() as f64;
+    let v = planes.iter().map(|p| (p - m).powi(2)).sum::<f64>() / planes.len() as f64;
+    // 11,520 draws: the mean's standard error is 0.009, the variance's 0.013.
+    assert!(
+        m.abs() < 0.05 && (v - 1.0).abs() < 0.07,
+        "mean {m}, variance {v}"
+    );
+    let image_a = &a[..64 * 64];
+    let image_b = &a[64 * 64..2 * 64 * 64];
+    assert_ne!(
+        &image_a[4..64],
+        &image_b[4..64],
+        "two images drew the same planes"
+    );
+    for side in [128usize, 256] {
+        let mut cfg = image_config(VariantKind::EbganPt, 2);
+        cfg.arch.side = side;
+        let mut trainer = build_image(&dev, &cfg, 1).unwrap();
+        let width = side * side * 3;
+        assert_eq!(trainer.width(), width);
+        let reals: Vec<f32> = dev.sample_uniform_like(&(2 * width,)).as_vec();
+        let s = trainer.step(0, &reals);
+        assert!(s.is_finite(), "{side}: {s:?}");
+        assert_eq!(trainer.samples(2, 0).len(), 2 * width);
+        cfg.arch.variant = VariantKind::Gan;
+        let e = build_image(&dev, &cfg, 1).err().unwrap();
+        assert!(e.contains("no DCGAN discriminator"), "{e}");
+    }
+}

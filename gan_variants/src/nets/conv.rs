@@ -575,3 +575,70 @@ where
             .collect()
     }
 }
+
+/// Concatenates `K` planes of N(0, 1) noise to maps of `C` channels (`CK` = C + K, checked
+/// when built): the noise planes of the EBGAN paper's ImageNet generators (appendix C),
+/// concatenated at every layer. Each image's planes come from a stream seeded by a hash of
+/// that image's input maps (bits of its values, and `K`), so a sample is a deterministic
+/// function of its z — the planes are extra latent variables drawn alongside z — and a resumed
+/// run stays bit-identical. No parameters; the noise has no gradient.
+#[derive(Clone, Debug, Default)]
+pub struct NoiseConcat<const C: usize, const K: usize, const CK: usize>;
+
+impl<const C: usize, const K: usize, const CK: usize, D: Device<f32>> TensorCollection<f32, D>
+    for NoiseConcat<C, K, CK>
+{
+    type To<E2: Dtype, D2: Device<E2>> = NoiseConcat<C, K, CK>;
+    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields((), |()| NoiseConcat)
+    }
+}
+
+/// FNV-1a over the bits of `v`, then `salt`.
+fn hash_values(v: &[f32], salt: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in v {
+        h ^= x.to_bits() as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl<const C: usize, const K: usize, const CK: usize, T: Tape<f32, Cpu>> Stage<Maps<C, T>>
+    for NoiseConcat<C, K, CK>
+{
+    type Out = Maps<CK, T>;
+    fn run(&self, m: Maps<C, T>, _: &Pass) -> Maps<CK, T> {
+        use rand::{Rng, SeedableRng};
+        let rows = m.x.shape().0;
+        let per = m.side * m.side;
+        let xv = m.x.as_vec();
+        let mut noise = Vec::with_capacity(rows * K);
+        for img in xv.chunks_exact(per * C) {
+            let mut rng = StdRng::seed_from_u64(hash_values(img, K as u64));
+            noise.extend((0..per * K).map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)));
+        }
+        let dev = m.x.device().clone();
+        let noise: Mat = dev.tensor_from_vec(noise, (rows, K));
+        let x: Mat<T> = m.x.reshape_like(&(rows, C));
+        let y = (x, noise).concat_along(Axis::<1>);
+        Maps {
+            x: y.reshape_like(&(rows, Const::<CK>)),
+            side: m.side,
+        }
+    }
+}
+
+impl<const C: usize, const K: usize, const CK: usize> Layers for NoiseConcat<C, K, CK> {
+    fn describe(&self, side: usize, out: &mut Vec<LayerInfo>) -> Result<usize, String> {
+        if C + K != CK {
+            return Err(format!(
+                "noise planes after layer {}: {C} + {K} channels declared as {CK}",
+                out.len()
+            ));
+        }
+        Ok(side)
+    }
+}

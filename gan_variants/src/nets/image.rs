@@ -17,10 +17,17 @@
 //!   (batch norm + ReLU, linear output with a bias, no tanh: the reconstruction is compared with
 //!   x in [−1, 1] by the energy). The code of EBGAN-PT is the encoder output.
 //!
+//! - **ImageNet models** (appendix C, 128 × 128 and 256 × 256): the generators with noise planes
+//!   concatenated at every layer ([`ImageNetG128`], [`ImageNetG256`]) and the autoencoder
+//!   discriminators ([`ImageNetAe128`], [`ImageNetAe256`]). Built, shape-tested and stepped on
+//!   random images; training them needs ImageNet and a bigger machine (README).
+//!
 //! Weights start from N(0, 0.02²) (`TrainSettings::{g,d}_init_std` set to 0.02 by the image
 //! profiles), biases and β at 0, γ at 1.
 
-use super::conv::{init_weights, Conv, ConvNet, ConvT, Identity, LayerInfo, LeakyRelu, Relu};
+use super::conv::{
+    init_weights, Conv, ConvNet, ConvT, Identity, LayerInfo, LeakyRelu, NoiseConcat, Relu,
+};
 use super::{Affine, Bias, Net, Trainable};
 use crate::config::{Optim, TrainSettings};
 use crate::shapes::LATENT;
@@ -92,8 +99,95 @@ pub type AutoEncoder<const C: usize, const X: usize, const O: usize> = ConvNet<
     (UpDecode<256, 128>, UpDecode<128, 64>, ToImage<64, C>),
 >;
 
-/// The image geometries with compiled models: (side, channels).
-pub const COMPILED: [(usize, usize); 3] = [(32, 3), (64, 3), (32, 1)];
+/// A noise-plane concatenation (see [`NoiseConcat`]).
+type Noise<const C: usize, const K: usize, const CK: usize> = NoiseConcat<C, K, CK>;
+/// The last layer of the ImageNet generators: (3)3c, a 3 × 3 convolution to 3 channels.
+pub type ToRgb3<const CI: usize> = Conv<CI, 3, 3, 1, 1, Bias<3>, Identity>;
+
+/// The ImageNet 128 × 128 generator of appendix C: (1024)4c-(512)4c2s-(256)4c2s-(128)4c2s-
+/// (64)4c2s-(64)4c2s-(3)3c, with 64, 32, 16, 8, 4 noise planes concatenated to the inputs of
+/// layers 2–6 (z's 100 planes are layer 1's input).
+pub type ImageNetG128<const X: usize> = ConvNet<
+    LATENT,
+    LATENT,
+    68,
+    X,
+    3,
+    (
+        (Project<1024>, Noise<1024, 64, 1088>),
+        (Up<1088, 512>, Noise<512, 32, 544>),
+        (Up<544, 256>, Noise<256, 16, 272>),
+        (Up<272, 128>, Noise<128, 8, 136>),
+        (Up<136, 64>, Noise<64, 4, 68>),
+    ),
+    (Up<68, 64>, ToRgb3<64>),
+>;
+/// The ImageNet 256 × 256 generator: (2048)4c-(1024)4c2s-(512)4c2s-(256)4c2s-(128)4c2s-
+/// (64)4c2s-(64)4c2s-(3)3c with 64, 32, 16, 8, 4, 2 noise planes before layers 2–7.
+pub type ImageNetG256<const X: usize> = ConvNet<
+    LATENT,
+    LATENT,
+    66,
+    X,
+    3,
+    (
+        (Project<2048>, Noise<2048, 64, 2112>),
+        (Up<2112, 1024>, Noise<1024, 32, 1056>),
+        (Up<1056, 512>, Noise<512, 16, 528>),
+        (Up<528, 256>, Noise<256, 8, 264>),
+        (Up<264, 128>, Noise<128, 4, 132>),
+        (Up<132, 64>, Noise<64, 2, 66>),
+    ),
+    (Up<66, 64>, ToRgb3<64>),
+>;
+/// The ImageNet 128 × 128 autoencoder D: Enc (64)4c2s-(128)4c2s-(256)4c2s-(512)4c2s, Dec
+/// (256)4c2s-(128)4c2s-(64)4c2s-(3)4c2s.
+pub type ImageNetAe128<const X: usize, const O: usize> = ConvNet<
+    X,
+    3,
+    512,
+    O,
+    3,
+    (
+        FromImage<3, 64>,
+        Down<64, 128>,
+        Down<128, 256>,
+        Down<256, 512>,
+    ),
+    (
+        UpDecode<512, 256>,
+        UpDecode<256, 128>,
+        UpDecode<128, 64>,
+        ToImage<64, 3>,
+    ),
+>;
+/// The 256 × 256 autoencoder D. The paper lists none for 256: this project's choice is the
+/// 128 × 128 one with one more (512)4c2s halving and doubling, so its code is 8 × 8 × 512 too.
+pub type ImageNetAe256<const X: usize, const O: usize> = ConvNet<
+    X,
+    3,
+    512,
+    O,
+    3,
+    (
+        FromImage<3, 64>,
+        Down<64, 128>,
+        Down<128, 256>,
+        Down<256, 512>,
+        Down<512, 512>,
+    ),
+    (
+        UpDecode<512, 512>,
+        UpDecode<512, 256>,
+        UpDecode<256, 128>,
+        UpDecode<128, 64>,
+        ToImage<64, 3>,
+    ),
+>;
+
+/// The image geometries with compiled models: (side, channels). At 128 and 256 only the
+/// EBGAN autoencoder discriminator exists (the paper's ImageNet models).
+pub const COMPILED: [(usize, usize); 5] = [(32, 3), (64, 3), (32, 1), (128, 3), (256, 3)];
 
 /// Which discriminator a variant uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +246,8 @@ pub fn generator<const X: usize>(
         (32, 3, 3072) => boxed!(Generator32<3, X>, dev, std, lr, train, rng),
         (32, 1, 1024) => boxed!(Generator32<1, X>, dev, std, lr, train, rng),
         (64, 3, 12288) => boxed!(Generator64<3, X>, dev, std, lr, train, rng),
+        (128, 3, 49152) => boxed!(ImageNetG128<X>, dev, std, lr, train, rng),
+        (256, 3, 196608) => boxed!(ImageNetG256<X>, dev, std, lr, train, rng),
         _ => return Err(not_compiled(side, channels, X)),
     })
 }
@@ -180,6 +276,17 @@ pub fn discriminator<const X: usize, const O: usize>(
         }
         (DiscKind::AutoEncoder, 64, 3, 12288, 12288) => {
             boxed!(AutoEncoder<3, X, O>, dev, std, lr, train, rng)
+        }
+        (DiscKind::AutoEncoder, 128, 3, 49152, 49152) => {
+            boxed!(ImageNetAe128<X, O>, dev, std, lr, train, rng)
+        }
+        (DiscKind::AutoEncoder, 256, 3, 196608, 196608) => {
+            boxed!(ImageNetAe256<X, O>, dev, std, lr, train, rng)
+        }
+        (DiscKind::Logit, 128 | 256, _, _, _) => {
+            return Err(format!(
+                "no DCGAN discriminator at {side} × {side}: the paper's ImageNet models are EBGAN's (use ebgan or ebgan-pt)"
+            ))
         }
         _ => return Err(not_compiled(side, channels, X)),
     })

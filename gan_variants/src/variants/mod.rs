@@ -47,8 +47,11 @@ pub fn build_image(
         (32, 3) => image_trainer::<3072>(dev, cfg, seed),
         (64, 3) => image_trainer::<12288>(dev, cfg, seed),
         (32, 1) => image_trainer::<1024>(dev, cfg, seed),
+        (128, 3) => image_trainer::<49152>(dev, cfg, seed),
+        (256, 3) => image_trainer::<196608>(dev, cfg, seed),
         (s, c) => Err(format!(
-            "no compiled image model for {s} × {s} × {c} (compiled: 32 × 32 × 3, 64 × 64 × 3, 32 × 32 × 1)"
+            "no compiled image model for {s} × {s} × {c} (compiled: {:?})",
+            crate::nets::image::COMPILED
         )),
     }
 }
