@@ -359,3 +359,31 @@ fn output_sides_of_every_architecture() {
     // Kernel larger than the padded image: no output.
     assert_eq!(c(4, 1, 0).conv_out(3), None);
 }
+
+/// The gemm 0.19 matmul op against dfdx's matmul: the product and both gradients (of
+/// Σ y ⊙ r for a random r) agree to rounding on odd shapes, and W's gradient lands under W's
+/// own identity.
+#[test]
+fn fast_matmul_matches_dfdx_matmul() {
+    use gan_variants::ops::matmul::matmul_w;
+    let dev = Cpu::seed_from_u64(0);
+    let mut rng = StdRng::seed_from_u64(11);
+    for (m, k, n) in [(7, 5, 3), (33, 17, 9), (1, 4, 6)] {
+        let x = mat(&dev, random(&mut rng, m * k), m, k);
+        let w = mat(&dev, random(&mut rng, k * n), k, n);
+        let r = mat(&dev, random(&mut rng, m * n), m, n);
+        let ours = matmul_w(x.clone().leaky_trace(), &w);
+        let theirs = x.clone().leaky_trace().matmul(w.clone());
+        let (a, b) = (ours.as_vec(), theirs.as_vec());
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p - q).abs() < 1e-5, "{m}×{k}·{k}×{n}: {p} vs {q}");
+        }
+        let g1 = (ours * r.clone()).sum().backward();
+        let g2 = (theirs * r.clone()).sum().backward();
+        for (name, t) in [("x", &x), ("W", &w)] {
+            for (p, q) in g1.get(t).as_vec().iter().zip(&g2.get(t).as_vec()) {
+                assert!((p - q).abs() < 1e-5, "∂{name}: {p} vs {q}");
+            }
+        }
+    }
+}

@@ -15,6 +15,7 @@ use gan_variants::config::{ImageArch, ImageGanConfig, TrainSettings};
 use gan_variants::nets::conv::LayerInfo;
 use gan_variants::nets::image::{AutoEncoder, DcganD32, DcganD64, Generator32, Generator64};
 use gan_variants::ops::conv::{conv2d, Geometry, Mat};
+use gan_variants::ops::matmul::matmul_w;
 use gan_variants::variants::build_image;
 use gan_variants::VariantKind;
 
@@ -75,7 +76,8 @@ pub fn measure(warmup: usize, steps: usize) -> Vec<Timed> {
         }),
         3.0 * BATCH as f64 * f_d / 1e9,
     ));
-    // Its convolutions alone (im2col + matmul, and their backward), then their matmuls alone.
+    // Its convolutions alone (im2col + matmul, and their backward), then their matmuls alone
+    // (the same gemm 0.19 op): the difference is the column transforms.
     let convs: Vec<(LayerInfo, Mat, Mat)> = layers
         .iter()
         .map(|l| {
@@ -109,7 +111,7 @@ pub fn measure(warmup: usize, steps: usize) -> Vec<Timed> {
         "dcgan_d32_matmuls_only".into(),
         time_steps(warmup, steps, |_| {
             for (a, w) in &products {
-                drop(a.clone().leaky_trace().matmul(w.clone()).sum().backward());
+                drop(matmul_w(a.clone().leaky_trace(), w).sum().backward());
             }
         }),
         3.0 * BATCH as f64 * f_d / 1e9,

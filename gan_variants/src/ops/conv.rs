@@ -1,5 +1,5 @@
 //! 2-D convolution and transposed convolution on stable dfdx (whose `Conv2D` is nightly-only):
-//! im2col / col2im as custom ops with their own backward, plus one dfdx matmul (threaded) per
+//! im2col / col2im as custom ops with their own backward, plus one matmul (threaded) per
 //! layer. Spec: conv-gans-edgan.md, "Convolution in dfdx 0.13 on stable Rust".
 //!
 //! Layout: a batch of feature maps is a 2-D tensor of *rows* `(N · H · W, C)`, row
@@ -15,9 +15,10 @@
 //!   (ky, kx, c_out). It is the adjoint of the convolution of the same geometry from the
 //!   output grid back to the input grid: ⟨conv(x; W), y⟩ = ⟨x, convT(y; Wᵀ)⟩ (tested).
 //!
-//! Both column transforms run in parallel across the batch (rayon): each image's rows are
+//! The matmul is [`matmul_w`] (gemm 0.19). Both column transforms run in parallel across the batch (rayon): each image's rows are
 //! written by one task, so the scatter-adds need no atomics.
 
+use super::matmul::matmul_w;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
@@ -211,7 +212,7 @@ pub fn conv2d<T: Tape<f32, Cpu>>(
     w: usize,
     g: Geometry,
 ) -> Mat<T> {
-    im2col(x, h, w, g).matmul(weight.clone())
+    matmul_w(im2col(x, h, w, g), weight)
 }
 
 /// Transposed convolution of the rows `x` (N · h · w, C_in) with `weight` (C_in, k · k ·
@@ -223,5 +224,5 @@ pub fn conv_t2d<T: Tape<f32, Cpu>>(
     w: usize,
     g: Geometry,
 ) -> Mat<T> {
-    col2im(x.matmul(weight.clone()), h, w, g)
+    col2im(matmul_w(x, weight), h, w, g)
 }

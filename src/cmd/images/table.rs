@@ -71,7 +71,12 @@ fn read_final(path: &Path) -> Result<FaceFinalRow> {
     Ok(row)
 }
 
-fn summarise(model: Model, margin: Option<f32>, rows: &[FaceFinalRow], dcgan: &[f64]) -> FaceTableRow {
+fn summarise(
+    model: Model,
+    margin: Option<f32>,
+    rows: &[FaceFinalRow],
+    dcgan: &[f64],
+) -> FaceTableRow {
     let fids: Vec<f64> = rows.iter().filter_map(|r| r.fid).collect();
     let kids: Vec<f64> = rows.iter().filter_map(|r| r.kid).collect();
     let opt = |v: &[f64], f: fn(&[f64]) -> f64, min: usize| (v.len() >= min).then(|| f(v));
@@ -133,7 +138,12 @@ fn markdown(title: &str, rows: &[FaceTableRow], note: &str) -> String {
 }
 
 /// Bars of mean FID (± std) per row with each seed's FID as a point.
-fn fid_figure(path: &Path, title: &str, groups: &[(String, Vec<f64>)], floor: Option<f64>) -> Result<()> {
+fn fid_figure(
+    path: &Path,
+    title: &str,
+    groups: &[(String, Vec<f64>)],
+    floor: Option<f64>,
+) -> Result<()> {
     let tmp = TempFile::beside(path)?;
     let tmp_path = tmp.path().to_path_buf();
     {
@@ -215,7 +225,11 @@ fn fid_figure(path: &Path, title: &str, groups: &[(String, Vec<f64>)], floor: Op
 }
 
 /// Real faces and each model's seed-1 samples (the runs' samples.png) side by side, labelled.
-fn samples_figure(path: &Path, real: &image::RgbImage, panels: &[(String, image::RgbImage)]) -> Result<()> {
+fn samples_figure(
+    path: &Path,
+    real: &image::RgbImage,
+    panels: &[(String, image::RgbImage)],
+) -> Result<()> {
     let mut all = vec![("real faces".to_string(), real.clone())];
     all.extend(panels.iter().cloned());
     let (w, h) = (real.width(), real.height());
@@ -235,7 +249,10 @@ fn samples_figure(path: &Path, real: &image::RgbImage, panels: &[(String, image:
     }
     for (k, (name, img)) in all.iter().enumerate() {
         if img.dimensions() != (w, h) {
-            anyhow::bail!("{name}: a {:?} grid beside {w} × {h} real faces", img.dimensions());
+            anyhow::bail!(
+                "{name}: a {:?} grid beside {w} × {h} real faces",
+                img.dimensions()
+            );
         }
         let x0 = gap + k as u32 * (w + gap);
         for (x, y, p) in img.enumerate_pixels() {
@@ -256,7 +273,8 @@ pub fn main(args: Args) -> Result<()> {
     let load = |model: Model, margin: f32| -> Result<Vec<FaceFinalRow>> {
         let mut rows = Vec::new();
         for &seed in &p.seeds {
-            let f = run_dir(&args.paths, &args.profile, &run_id(model, margin, seed)).join("final.csv");
+            let f =
+                run_dir(&args.paths, &args.profile, &run_id(model, margin, seed)).join("final.csv");
             if f.exists() {
                 rows.push(read_final(&f)?);
             }
@@ -269,15 +287,31 @@ pub fn main(args: Args) -> Result<()> {
     let main_rows: Vec<FaceTableRow> = Model::ALL
         .iter()
         .map(|&m| -> Result<FaceTableRow> {
-            let rows = if m == Model::Dcgan { dcgan.clone() } else { load(m, m0)? };
-            Ok(summarise(m, (m != Model::Dcgan).then_some(m0), &rows, &dcgan_fid))
+            let rows = if m == Model::Dcgan {
+                dcgan.clone()
+            } else {
+                load(m, m0)?
+            };
+            Ok(summarise(
+                m,
+                (m != Model::Dcgan).then_some(m0),
+                &rows,
+                &dcgan_fid,
+            ))
         })
         .collect::<Result<_>>()?;
     let mut margins = p.margins.clone();
     margins.sort_by(f32::total_cmp);
     let margin_rows: Vec<FaceTableRow> = margins
         .iter()
-        .map(|&m| Ok(summarise(Model::Ebgan, Some(m), &load(Model::Ebgan, m)?, &dcgan_fid)))
+        .map(|&m| {
+            Ok(summarise(
+                Model::Ebgan,
+                Some(m),
+                &load(Model::Ebgan, m)?,
+                &dcgan_fid,
+            ))
+        })
         .collect::<Result<_>>()?;
     let results = &args.paths.results;
     let base = results.join(format!("faces_{}", args.profile));
@@ -294,7 +328,12 @@ pub fn main(args: Args) -> Result<()> {
     write_csv(&base.with_extension("csv"), &main_rows)?;
     write_atomic(
         &base.with_extension("md"),
-        markdown(&format!("Faces ({}): DCGAN vs EBGAN vs EBGAN-PT", args.profile), &main_rows, &fair).as_bytes(),
+        markdown(
+            &format!("Faces ({}): DCGAN vs EBGAN vs EBGAN-PT", args.profile),
+            &main_rows,
+            &fair,
+        )
+        .as_bytes(),
     )?;
     let mbase = results.join(format!("faces_{}_margins", args.profile));
     write_csv(&mbase.with_extension("csv"), &margin_rows)?;
@@ -309,19 +348,29 @@ pub fn main(args: Args) -> Result<()> {
     )?;
     let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
     for m in Model::ALL {
-        let rows = if m == Model::Dcgan { dcgan.clone() } else { load(m, m0)? };
+        let rows = if m == Model::Dcgan {
+            dcgan.clone()
+        } else {
+            load(m, m0)?
+        };
         groups.push((m.name().into(), rows.iter().filter_map(|r| r.fid).collect()));
     }
     for &m in &margins {
         groups.push((
             format!("ebgan m={m}"),
-            load(Model::Ebgan, m)?.iter().filter_map(|r| r.fid).collect(),
+            load(Model::Ebgan, m)?
+                .iter()
+                .filter_map(|r| r.fid)
+                .collect(),
         ));
     }
     let floor = main_rows.iter().find_map(|r| r.fid_floor);
     fid_figure(
         &base.with_extension("png"),
-        &format!("Faces ({}): FID-cifar-cnn per model and EBGAN margin", args.profile),
+        &format!(
+            "Faces ({}): FID-cifar-cnn per model and EBGAN margin",
+            args.profile
+        ),
         &groups,
         floor,
     )?;
