@@ -1,10 +1,13 @@
 //! Networks, one family per file, behind one interface ([`Net`]) that the harness drives:
 //! [`mlp`] (the fully connected family of the MNIST grid, EBGAN appendix C) and [`conv`] with
-//! [`image`] (the convolutional layers and the DCGAN / EBGAN image models, appendix C).
+//! [`image`] (the convolutional layers and the DCGAN / EBGAN image models, appendix C), and
+//! [`energy`] (the energy network U of the energy view, with its input gradient as forward
+//! operations).
 //! This file holds what the families share: batch norm's affine part per segment of rows,
 //! dropout, the optimiser wrapper and the initialisation.
 
 pub mod conv;
+pub mod energy;
 pub mod image;
 pub mod mlp;
 

@@ -38,3 +38,36 @@ pub fn matmul_w<T: Tape<f32, Cpu>>(x: Mat<T>, w: &Mat) -> Mat<T> {
     }
     y.put_tape(tape)
 }
+
+/// x (m × n) · wᵀ for w (k × n) → (m × k), reading w through strides; w's gradient is recorded
+/// under w's identity (so a penalty built on Wᵀ trains W itself). Backward: ∂x += ∂y · w,
+/// ∂w += ∂yᵀ · x.
+///
+/// # Panics
+/// When the widths differ.
+pub fn matmul_wt<T: Tape<f32, Cpu>>(x: Mat<T>, w: &Mat) -> Mat<T> {
+    let (x, mut tape) = x.split_tape();
+    let (m, n) = *x.shape();
+    let (k, n2) = *w.shape();
+    assert_eq!(n, n2, "x is {m} × {n}, W is {k} × {n2}");
+    let xv = x.as_vec();
+    let wv = w.as_vec();
+    let mut y = vec![0f32; m * k];
+    matmul((m, k, n), &xv, (n, 1), &wv, (1, n), &mut y, false);
+    let y = x.device().tensor_from_vec(y, (m, k));
+    if T::OWNS_TAPE {
+        let y_out = y.clone();
+        let w = w.clone();
+        tape.add_backward_op(move |grads| {
+            let gy: Vec<f32> = grads.get_or_alloc_mut(&y_out)?.to_vec();
+            let wv = w.as_vec();
+            let gx = grads.get_or_alloc_mut(&x)?;
+            matmul((m, n, k), &gy, (k, 1), &wv, (n, 1), gx, true);
+            let xv = x.as_vec();
+            let gw = grads.get_or_alloc_mut(&w)?;
+            matmul((k, n, m), &gy, (1, k), &xv, (n, 1), gw, true);
+            Ok(())
+        });
+    }
+    y.put_tape(tape)
+}
