@@ -30,6 +30,8 @@ pub enum Stream {
     Samples = 16,
     /// Order of the training set (counter: epoch); used by the caller that draws batches.
     DataOrder = 17,
+    /// Latent MCMC (counter: chain step), [`crate::sampling`].
+    Mcmc = 18,
 }
 
 /// The random stream (seed, key, counter).

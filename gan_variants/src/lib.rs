@@ -19,6 +19,7 @@ pub mod grid;
 pub mod harness;
 pub mod metrics;
 pub mod parzen;
+pub mod sampling;
 pub mod score;
 pub mod variants;
 

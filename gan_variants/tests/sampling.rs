@@ -1,0 +1,137 @@
+//! Langevin and MALA (gan_variants::sampling) on Gaussian targets, where everything is known in
+//! closed form: the chains' moments, the unadjusted chain's O(ε) bias, MALA's acceptance as
+//! ε → 0, and the Metropolis–Hastings ratio on a hand-computed case.
+
+use gan_variants::sampling::{mala_log_ratio, run_chains, Kind, LatentEnergy, Quadratic};
+
+/// Mean and variance per coordinate of rows of `d`.
+fn moments(z: &[f32], d: usize) -> Vec<(f64, f64)> {
+    let n = (z.len() / d) as f64;
+    (0..d)
+        .map(|i| {
+            let m = z.iter().skip(i).step_by(d).map(|v| *v as f64).sum::<f64>() / n;
+            let v = z
+                .iter()
+                .skip(i)
+                .step_by(d)
+                .map(|x| (*x as f64 - m).powi(2))
+                .sum::<f64>()
+                / (n - 1.0);
+            (m, v)
+        })
+        .collect()
+}
+
+/// Target N((1, −2), diag(0.5, 2)), 4,000 chains from 0, 400 steps of ε = 0.05. Both samplers
+/// match the target's moments within sampling error: the mean's standard error is
+/// √(σ²/4000) ≤ 0.022 and the variance's √(2/3999)·σ² ≤ 0.045; the tolerances (0.09, 0.19) are
+/// 4 standard errors plus the unadjusted chain's bias ε/(4σ²)·σ² ≤ 0.013 and the start's
+/// remainder (1 − ε/(2σ²))⁴⁰⁰·|μ| ≤ 0.014. The large-ε case, where the two differ, is
+/// `langevin_is_biased_mala_is_not`.
+#[test]
+fn chains_match_a_gaussian_target() {
+    let target = Quadratic {
+        mean: vec![1.0, -2.0],
+        var: vec![0.5, 2.0],
+    };
+    for kind in [Kind::Langevin, Kind::Mala] {
+        let mut z = vec![0f32; 2 * 4000];
+        let stats = run_chains(&target, &mut z, 0.05, 400, kind, 7);
+        let m = moments(&z, 2);
+        for (i, (mean, var)) in m.iter().enumerate() {
+            assert!(
+                (mean - target.mean[i] as f64).abs() < 0.09,
+                "{kind:?} coordinate {i}: mean {mean}"
+            );
+            assert!(
+                (var - target.var[i] as f64).abs() < 0.19,
+                "{kind:?} coordinate {i}: variance {var}"
+            );
+        }
+        assert_eq!(stats.steps, 400);
+        assert_eq!(stats.mean_energy.len(), 400);
+        // At stationarity the mean energy is d/2 = 1 (each coordinate contributes ½).
+        let late = stats.mean_energy[300..].iter().sum::<f64>() / 100.0;
+        assert!((late - 1.0).abs() < 0.1, "{kind:?}: mean energy {late}");
+    }
+}
+
+/// E = z²/2 (σ² = 1) with ε = 1: the unadjusted chain's stationary variance is
+/// σ²/(1 − ε/(4σ²)) = 4/3 (hand-computed: z' = z/2 + ξ gives v = v/4 + 1); MALA's is 1. 20,000
+/// chains, 60 steps (the bias is reached geometrically at rate 1/4 per step): the variance's
+/// standard error is √(2/20000)·v ≤ 0.014, tolerance 0.06. The Langevin check is the control:
+/// the same measurement tells the two samplers apart.
+#[test]
+fn langevin_is_biased_mala_is_not() {
+    let target = Quadratic {
+        mean: vec![0.0],
+        var: vec![1.0],
+    };
+    let var_of = |kind| {
+        let mut z = vec![0f32; 20_000];
+        let stats = run_chains(&target, &mut z, 1.0, 60, kind, 3);
+        (moments(&z, 1)[0].1, stats.acceptance())
+    };
+    let (v_langevin, a_langevin) = var_of(Kind::Langevin);
+    let (v_mala, a_mala) = var_of(Kind::Mala);
+    assert!(
+        (v_langevin - 4.0 / 3.0).abs() < 0.06,
+        "Langevin variance {v_langevin}"
+    );
+    assert!((v_mala - 1.0).abs() < 0.06, "MALA variance {v_mala}");
+    assert_eq!(a_langevin, 1.0);
+    assert!(a_mala < 0.95, "MALA rejected nothing at ε = 1 ({a_mala})");
+}
+
+/// MALA's acceptance tends to 1 as ε → 0 (and decreases with ε) on a 10-dimensional target.
+#[test]
+fn mala_acceptance_tends_to_one() {
+    let target = Quadratic {
+        mean: vec![0.0; 10],
+        var: (1..=10).map(|i| i as f32 / 5.0).collect(),
+    };
+    let acc = |eps| {
+        let mut z: Vec<f32> = (0..10 * 500)
+            .map(|i| ((i % 7) as f32 - 3.0) / 3.0)
+            .collect();
+        run_chains(&target, &mut z, eps, 50, Kind::Mala, 5).acceptance()
+    };
+    let (a_tiny, a_small, a_big) = (acc(1e-4), acc(1e-2), acc(0.5));
+    assert!(a_tiny > 0.999, "ε = 1e-4: {a_tiny}");
+    assert!(
+        a_tiny >= a_small && a_small > a_big,
+        "{a_tiny} {a_small} {a_big}"
+    );
+}
+
+/// The ratio on hand-computed cases, E = z²/2 in 1-D, ε = 0.25 (h = ε/2 = 0.125):
+/// z = 0 → z̃ = 1: −E(1) + E(0) = −0.5; reverse ‖0 − 1 + 0.125·1‖² = 0.765625, /(2ε) → 1.53125;
+/// forward ‖1 − 0 + 0.125·0‖² = 1, /(2ε) → 2; log α = −0.5 − 1.53125 + 2 = −0.03125.
+/// z = 1 → z̃ = 0.5: 0.375 − 0.6328125 + 0.28125 = 0.0234375.
+#[test]
+fn mala_ratio_matches_hand_computation() {
+    let t = Quadratic {
+        mean: vec![0.0],
+        var: vec![1.0],
+    };
+    let at = |z: f32| {
+        let (e, g) = t.energy_and_grad(&[z]);
+        (e[0], g[0])
+    };
+    let case = |z: f32, zn: f32| {
+        let ((e, g), (en, gn)) = (at(z), at(zn));
+        mala_log_ratio(&[z], e, &[g], &[zn], en, &[gn], 0.25)
+    };
+    assert!(
+        (case(0.0, 1.0) + 0.03125).abs() < 1e-12,
+        "{}",
+        case(0.0, 1.0)
+    );
+    assert!(
+        (case(1.0, 0.5) - 0.0234375).abs() < 1e-12,
+        "{}",
+        case(1.0, 0.5)
+    );
+    // Detailed balance: the ratio of the reverse move is the negative.
+    assert!((case(1.0, 0.0) + case(0.0, 1.0)).abs() < 1e-12);
+}
