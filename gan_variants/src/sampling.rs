@@ -5,8 +5,8 @@
 //! - Langevin (unadjusted): z ← z − (ε/2)·∇E(z) + √ε·ξ, ξ ~ N(0, I). Its stationary law is
 //!   biased by O(ε): for E = z²/(2σ²) the chain's variance is σ²/(1 − ε/(4σ²)).
 //! - MALA: the Langevin step as a proposal z̃, accepted with probability
-//!   min{1, exp(log α)}, log α = −E(z̃) + E(z) − ‖z − z̃ + (ε/2)∇E(z̃)‖²/(2ε)
-//!   + ‖z̃ − z + (ε/2)∇E(z)‖²/(2ε) (both proposal densities, in log space); otherwise z stays.
+//!   min{1, exp(log α)}, log α = −E(z̃) + E(z) − ‖z − z̃ + (ε/2)∇E(z̃)‖²/(2ε) plus
+//!   ‖z̃ − z + (ε/2)∇E(z)‖²/(2ε) (both proposal densities, in log space); otherwise z stays.
 //!   Exact for any ε; acceptance → 1 as ε → 0.
 //!
 //! Chains are the rows of a batch; every draw of step t comes from the stream (seed, t), so a
@@ -87,7 +87,10 @@ pub fn run_chains<E: LatentEnergy + ?Sized>(
 ) -> ChainStats {
     assert!(eps > 0.0 && eps.is_finite(), "ε must be positive");
     let d = energy.dim();
-    assert!(d > 0 && z.len() % d == 0, "z must be rows of {d} values");
+    assert!(
+        d > 0 && z.len().is_multiple_of(d),
+        "z must be rows of {d} values"
+    );
     let n = z.len() / d;
     let (mut e, mut g) = energy.energy_and_grad(z);
     let mut accepted = vec![0u64; n];
@@ -153,10 +156,10 @@ impl LatentEnergy for Quadratic {
         let mut g = Vec::with_capacity(z.len());
         for row in z.chunks_exact(d) {
             let mut s = 0.0;
-            for i in 0..d {
-                let dz = (row[i] - self.mean[i]) as f64;
-                s += 0.5 * dz * dz / self.var[i] as f64;
-                g.push((dz / self.var[i] as f64) as f32);
+            for ((x, m), v) in row.iter().zip(&self.mean).zip(&self.var) {
+                let dz = (x - m) as f64;
+                s += 0.5 * dz * dz / *v as f64;
+                g.push((dz / *v as f64) as f32);
             }
             e.push(s);
         }
