@@ -9,8 +9,10 @@
 //!   ‖z̃ − z + (ε/2)∇E(z)‖²/(2ε) (both proposal densities, in log space); otherwise z stays.
 //!   Exact for any ε; acceptance → 1 as ε → 0.
 //!
-//! Chains are the rows of a batch; every draw of step t comes from the stream (seed, t), so a
-//! run is reproducible and independent of how the batch is split.
+//! Chains are the rows of a batch; every draw of step t comes from the stream (seed, t), chain c
+//! taking the c-th slice, so a run is reproducible. Two calls with the same seed give their
+//! chains the same noise: sampling many chains in several batches must use a different seed
+//! per batch (or one batch).
 
 use crate::harness::{stream, Stream};
 use rand::Rng;

@@ -578,10 +578,11 @@ where
 
 /// Concatenates `K` planes of N(0, 1) noise to maps of `C` channels (`CK` = C + K, checked
 /// when built): the noise planes of the EBGAN paper's ImageNet generators (appendix C),
-/// concatenated at every layer. Each image's planes come from a stream seeded by a hash of
-/// that image's input maps (bits of its values, and `K`), so a sample is a deterministic
-/// function of its z — the planes are extra latent variables drawn alongside z — and a resumed
-/// run stays bit-identical. No parameters; the noise has no gradient.
+/// concatenated at every layer. Each image's planes come from a stream seeded by a hash of that
+/// image's input maps to this layer (bits of its values, and `K`). Those maps depend on z, the
+/// weights and, through batch statistics, the rest of the batch, so the planes are fresh noise
+/// at every step (not fixed extra latents) while a run and its resume stay bit-identical;
+/// identical input maps get identical planes. No parameters; the noise has no gradient.
 #[derive(Clone, Debug, Default)]
 pub struct NoiseConcat<const C: usize, const K: usize, const CK: usize>;
 

@@ -147,7 +147,13 @@ impl FaceProfile {
         // FID needs more samples than the 128 feature dimensions (a full-rank covariance).
         let min = gan_variants::metrics::feature_net::FEATURES as u64 + 1;
         at_least("curve_fid_n", self.curve_fid_n as u64, min)?;
-        at_least("fid_n", self.fid_n as u64, min)
+        at_least("fid_n", self.fid_n as u64, min)?;
+        ladder::validate::at_most_key(
+            "curve_fid_n",
+            self.curve_fid_n as u64,
+            "fid_n",
+            self.fid_n as u64,
+        )
     }
 }
 

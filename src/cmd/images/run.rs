@@ -189,6 +189,7 @@ pub struct Args {
     /// Profile of configs/images.toml: paper, quick or smoke.
     #[arg(long, default_value = "quick")]
     pub profile: String,
+    /// The model: dcgan, ebgan or ebgan-pt.
     #[arg(long, value_enum)]
     pub model: Model,
     /// Training seed (default: the profile's first).
@@ -375,6 +376,7 @@ pub fn execute(
     let mut trainer = build_image(&dev, &cfg.config, cfg.seed).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let _lock = RunLock::acquire(out)?;
+    check_saved_config(out, cfg)?;
     write_atomic(&out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
     let steps = cfg.config.train.g_updates;
     let (mut state, mut curve) = match load_checkpoint(out, trainer.as_mut(), steps)? {
@@ -527,6 +529,27 @@ pub fn execute(
     Ok(Some(row))
 }
 
+/// A folder holding a checkpoint or a finished run must have been made with `cfg` exactly
+/// (settings, feature network): a resume under changed settings would not be the run its
+/// config.toml describes.
+pub fn check_saved_config(out: &Path, cfg: &FaceRunConfig) -> Result<()> {
+    let has_state =
+        crate::checkpoint::find(out, "state.toml").is_some() || out.join("final.csv").exists();
+    if !has_state {
+        return Ok(());
+    }
+    let saved = std::fs::read_to_string(out.join("config.toml"))
+        .ok()
+        .and_then(|t| toml::from_str::<FaceRunConfig>(&t).ok());
+    if saved.as_ref() != Some(cfg) {
+        bail!(
+            "{} holds a run (checkpoint or final.csv) made with other settings or another feature network (or without a readable config.toml); delete the folder or use --force to start it afresh",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 /// The folder of a run.
 pub fn run_dir(paths: &Paths, profile: &str, id: &str) -> PathBuf {
     paths.results.join("faces").join(profile).join(id)
@@ -536,8 +559,12 @@ pub fn main(args: Args) -> Result<()> {
     let (net, sha) = super::features::load(&args.paths)?;
     let (cfg, _) = resolve(&args, &sha)?;
     let out = run_dir(&args.paths, &args.profile, &cfg.id);
+    if args.force {
+        crate::checkpoint::remove(&out)?;
+    }
     if out.join("final.csv").exists() {
         if !args.force {
+            check_saved_config(&out, &cfg)?;
             eprintln!(
                 "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
                 out.display()

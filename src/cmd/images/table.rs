@@ -399,11 +399,10 @@ pub fn main(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// 64 real faces (the last 64 of the folder, outside both FID sets at the profiles' n) as a grid
-/// like the runs' samples.png.
+/// 64 real faces (the last 64 of the folder) as a grid like the runs' samples.png.
 fn tempfile_grid(faces: &crate::images::Images, side: usize) -> Result<image::RgbImage> {
     let n = faces.n;
-    let x = faces.signed(n - 64..n);
+    let x = faces.signed(n.saturating_sub(64)..n);
     let dir = std::env::temp_dir().join(format!("ebgan-grid-{}", std::process::id()));
     let path = dir.join("real.png");
     crate::images::write_grid_png(&path, &x, side, 3, 8)?;
