@@ -8,5 +8,6 @@ pub mod config;
 pub mod data;
 pub mod images;
 pub mod io;
+pub mod machine;
 pub mod results;
 pub mod stats;

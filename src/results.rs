@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 /// Columns of `final.csv` (Table 2 runs), in order.
-pub const FINAL_COLUMNS: [&str; 9] = [
+pub const FINAL_COLUMNS: [&str; 10] = [
     "model",
     "labels",
     "seed",
@@ -21,7 +21,11 @@ pub const FINAL_COLUMNS: [&str; 9] = [
     "wall_seconds",
     "status",
     "code",
+    "cpu",
 ];
+
+/// `final.csv` of runs made before the `cpu` column existed (read as `cpu` = "").
+const FINAL_COLUMNS_NO_CPU: usize = 9;
 
 /// Columns of `curve.csv` (Table 2 runs), in order.
 pub const CURVE_COLUMNS: [&str; 10] = [
@@ -136,11 +140,18 @@ fn check_status(path: &Path, status: &str, steps: u64) -> Result<bool> {
     }
 }
 
+/// The rows of a Table 2 `final.csv` with [`FINAL_COLUMNS`], or without its last column `cpu`
+/// (runs made before it existed; `cpu` is then empty). The error names the current columns.
+fn read_final_rows(path: &Path) -> Result<Vec<FinalRow>> {
+    read_rows(path, &FINAL_COLUMNS)
+        .or_else(|e| read_rows(path, &FINAL_COLUMNS[..FINAL_COLUMNS_NO_CPU]).map_err(|_| e))
+}
+
 /// The one row of a Table 2 run's `final.csv`, checked against the run's config: one row;
 /// model, labels, seed, profile and steps those of `cfg`; status `ok` with a test error in
 /// [0, 1], or `diverged@t` without one; wall time finite and ≥ 0; a build stamp.
 pub fn read_final(path: &Path, cfg: &RunConfig) -> Result<FinalRow> {
-    let mut rows: Vec<FinalRow> = read_rows(path, &FINAL_COLUMNS)?;
+    let mut rows = read_final_rows(path)?;
     if rows.len() != 1 {
         bail!(
             "{}: {} rows, expected exactly 1",
@@ -355,6 +366,7 @@ mod tests {
             wall_seconds: 1.0,
             status: "ok".into(),
             code: "abc".into(),
+            cpu: "x".into(),
         };
         assert_eq!(header(&f), FINAL_COLUMNS);
         let c = CurveRow {
@@ -370,5 +382,33 @@ mod tests {
             wall_seconds: 0.0,
         };
         assert_eq!(header(&c), CURVE_COLUMNS);
+    }
+
+    #[test]
+    fn final_csv_without_the_cpu_column_still_reads() {
+        let dir = std::env::temp_dir().join(format!("ebgan-final-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let head = "model,labels,seed,profile,steps,test_error,wall_seconds,status,code";
+        let row = "ln,100,1,quick,4000,0.0331,164.4,ok,4ddf23d9cab1";
+        let old = dir.join("old.csv");
+        std::fs::write(&old, format!("{head}\n{row}\n")).unwrap();
+        let new = dir.join("new.csv");
+        std::fs::write(&new, format!("{head},cpu\n{row},AMD EPYC; avx512f\n")).unwrap();
+        let bad = dir.join("bad.csv");
+        std::fs::write(&bad, "model,labels\nln,100\n").unwrap();
+        let o = read_final_rows(&old).unwrap();
+        let n = read_final_rows(&new).unwrap();
+        assert_eq!((o[0].cpu.as_str(), o[0].test_error), ("", Some(0.0331)));
+        assert_eq!(n[0].cpu, "AMD EPYC; avx512f");
+        assert_eq!(
+            FinalRow {
+                cpu: String::new(),
+                ..n[0].clone()
+            },
+            o[0]
+        );
+        let e = format!("{:#}", read_final_rows(&bad).unwrap_err());
+        assert!(e.contains("bad.csv") && e.contains("code,cpu"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

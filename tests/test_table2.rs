@@ -40,6 +40,7 @@ fn write_run(
         wall_seconds: 1.0,
         status: status.into(),
         code: "test".into(),
+        cpu: String::new(),
     };
     ebgan::io::write_csv(&dir.join("final.csv"), &[row]).unwrap();
 }

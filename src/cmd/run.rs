@@ -50,6 +50,11 @@ pub struct FinalRow {
     pub status: String,
     /// The commit of the code that produced the run (`-dirty`: with uncommitted changes).
     pub code: String,
+    /// The processor that ran it ([`crate::machine::cpu`]); empty for runs made before this
+    /// column existed. The matmul library picks its kernels and blocking from the processor, so
+    /// a seed gives the same run only on the same build *and* processor kind.
+    #[serde(default)]
+    pub cpu: String,
 }
 
 /// The commit this binary was built from (see build.rs).
@@ -620,6 +625,7 @@ impl Loop<'_> {
             wall_seconds: wall(),
             status,
             code: CODE_VERSION.to_string(),
+            cpu: crate::machine::cpu(),
         }))
     }
 }
