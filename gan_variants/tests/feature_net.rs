@@ -88,3 +88,51 @@ fn augmentation_is_a_translation_and_a_flip() {
     scrambled.swap(5, 3000);
     assert!(!matches(&orig[..INPUT], &scrambled));
 }
+
+/// Population statistics from chunks of 500 images equal those of the whole set at the first
+/// batch-norm layer (whose inputs do not depend on the chunking) when the last chunk is short
+/// (620 = 500 + 120 images, the last 120 brighter): each chunk weighs by its rows. Control:
+/// the statistics of the first 500 images alone (what dropping the short chunk gave) are far
+/// from the whole set's.
+#[test]
+fn population_stats_weigh_a_short_last_chunk_by_its_rows() {
+    use gan_variants::nets::{conv::Pass, BnMode};
+    use ladder::bn::ColumnStats;
+    use std::cell::RefCell;
+    let dev = Cpu::seed_from_u64(4);
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut net = FeatureNet::new(&dev, 1e-3, &mut rng);
+    let x: Vec<f32> = (0..620 * INPUT)
+        .map(|i| rng.gen_range(-0.5..0.5f32) + if i >= 500 * INPUT { 0.4 } else { 0.0 })
+        .collect();
+    let collect = |x: &[f32]| -> ColumnStats {
+        let n = x.len() / INPUT;
+        let out = RefCell::new(Vec::new());
+        let pass = Pass {
+            segments: &[n],
+            eps: net.model.eps,
+            bn: BnMode::Collect(&out),
+        };
+        let xt: Tensor<(usize, Const<INPUT>), f32, Cpu> =
+            dev.tensor_from_vec(x.to_vec(), (n, Const));
+        drop(net.model.net.run::<NoneTape>(xt, &pass));
+        out.into_inner().swap_remove(0)
+    };
+    let union = collect(&x);
+    let first = collect(&x[..500 * INPUT]);
+    net.fit_population_stats(&x);
+    let gap = |a: &ColumnStats, b: &ColumnStats| {
+        a.mean
+            .iter()
+            .zip(&b.mean)
+            .chain(a.var.iter().zip(&b.var))
+            .fold(0f32, |m, (p, q)| m.max((p - q).abs() / q.abs().max(1e-3)))
+    };
+    let fitted = gap(&net.stats[0], &union);
+    let dropped = gap(&first, &union);
+    assert!(fitted < 1e-4, "chunked vs whole: relative gap {fitted}");
+    assert!(
+        dropped > 1e-2,
+        "control: first chunk only vs whole {dropped}"
+    );
+}

@@ -114,16 +114,15 @@ impl FeatureNet {
     }
 
     /// Population statistics of every batch-norm layer from `x` (whole training images), in
-    /// chunks: per layer the mean of the chunk means and the mean of the chunk variances plus
-    /// the variance of the chunk means (the variance of the union for equal chunks).
+    /// chunks of 500 images, each weighted by its rows: per layer the weighted mean of the chunk
+    /// means, and the weighted mean of the chunk variances plus the weighted variance of the
+    /// chunk means (at the first layer exactly the statistics of the union).
     pub fn fit_population_stats(&mut self, x: &[f32]) {
-        let mut chunks: Vec<Vec<ColumnStats>> = Vec::new();
+        let mut chunks: Vec<(f32, Vec<ColumnStats>)> = Vec::new();
         let dev = self.model.net.trunk.3.weight.device().clone();
+        let total = (x.len() / INPUT) as f32;
         for c in x.chunks(CHUNK * INPUT) {
             let n = c.len() / INPUT;
-            if n < CHUNK / 2 && !chunks.is_empty() {
-                break; // a small remainder would weigh as much as a full chunk
-            }
             let out = RefCell::new(Vec::new());
             let pass = Pass {
                 segments: &[n],
@@ -132,26 +131,27 @@ impl FeatureNet {
             };
             let xt: Rows<INPUT> = dev.tensor_from_vec(c.to_vec(), (n, Const));
             drop(self.model.net.run::<NoneTape>(xt, &pass));
-            chunks.push(out.into_inner());
+            // Each chunk weighs by its rows, so a short last chunk counts exactly as its images.
+            chunks.push((n as f32 / total, out.into_inner()));
         }
-        let k = chunks.len() as f32;
-        self.stats = (0..chunks[0].len())
+        self.stats = (0..chunks[0].1.len())
             .map(|l| {
-                let w = chunks[0][l].mean.len();
+                let w = chunks[0].1[l].mean.len();
                 let mut mean = vec![0f32; w];
                 let mut var = vec![0f32; w];
-                for ch in &chunks {
+                for (k, ch) in &chunks {
                     for (m, v) in mean.iter_mut().zip(&ch[l].mean) {
-                        *m += v / k;
+                        *m += k * v;
                     }
                 }
-                for ch in &chunks {
+                // Pooled (biased) variance: Σ_c w_c (var_c + (mean_c − mean)²).
+                for (k, ch) in &chunks {
                     for ((s, v), (cm, m)) in var
                         .iter_mut()
                         .zip(&ch[l].var)
                         .zip(ch[l].mean.iter().zip(&mean))
                     {
-                        *s += (v + (cm - m) * (cm - m)) / k;
+                        *s += k * (v + (cm - m) * (cm - m));
                     }
                 }
                 ColumnStats { mean, var }

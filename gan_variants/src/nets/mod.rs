@@ -254,7 +254,8 @@ pub struct NetState {
 pub struct Trainable<M> {
     pub net: M,
     pub(crate) opt: Optimiser<M>,
-    pub(crate) eps: f32,
+    /// Batch-norm ε of every pass of `net`.
+    pub eps: f32,
 }
 
 impl<M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>> Trainable<M> {
