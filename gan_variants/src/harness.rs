@@ -47,6 +47,32 @@ pub struct DiscOut<const X: usize, const O: usize> {
     pub code: Matrix<Traced>,
     /// D's input (an empty-tape copy, the reconstruction target).
     pub input: Rows<X, Traced>,
+    /// ∇ₓ of each row's summed outputs as forward operations, (n, X), in a D step of a
+    /// variant that asks for it ([`Losses::needs_input_grad`]); None otherwise.
+    pub input_grad: Option<Rows<X, Traced>>,
+    /// In a G step with an encoder ([`Losses::needs_encoder`]): the fakes' z and E(G(z)).
+    pub latent: Option<LatentPair>,
+}
+
+impl<const X: usize, const O: usize> DiscOut<X, O> {
+    /// D's output, code and input, without the optional parts.
+    pub fn new(out: Rows<O, Traced>, code: Matrix<Traced>, input: Rows<X, Traced>) -> Self {
+        Self {
+            out,
+            code,
+            input,
+            input_grad: None,
+            latent: None,
+        }
+    }
+}
+
+/// The latent codes of a G step with an encoder E: x → z.
+pub struct LatentPair {
+    /// The z the fakes were generated from (a constant).
+    pub z: Rows<LATENT>,
+    /// E(G(z)) on the tape of G and E.
+    pub recon: Rows<LATENT, Traced>,
 }
 
 /// Numbers a loss reports besides its value.
@@ -58,6 +84,10 @@ pub struct LossStats {
     pub fake: Option<f32>,
     /// The pulling-away term f_PT (EBGAN-PT's G step).
     pub pt: Option<f32>,
+    /// The gradient penalty's mean ‖∇ₓD‖² at the real rows, before its weight (energy GAN).
+    pub grad_penalty: Option<f32>,
+    /// The mean latent reconstruction ‖z − E(G(z))‖², before its weight (energy GAN's MI term).
+    pub latent_error: Option<f32>,
 }
 
 /// A variant: its discriminator loss on a stacked [real; fake] batch of images of `X` values
@@ -65,6 +95,15 @@ pub struct LossStats {
 pub trait Losses<const X: usize, const O: usize> {
     fn d_loss(&self, d: DiscOut<X, O>, n_real: usize) -> (Loss, LossStats);
     fn g_loss(&self, d: DiscOut<X, O>) -> (Loss, LossStats);
+    /// Whether the D step needs [`DiscOut::input_grad`] (a gradient penalty); D must then
+    /// provide [`Net::forward_with_input_grad`].
+    fn needs_input_grad(&self) -> bool {
+        false
+    }
+    /// Whether the G step needs an encoder E: x → z trained with G ([`DiscOut::latent`]).
+    fn needs_encoder(&self) -> bool {
+        false
+    }
 }
 
 /// Per-row weights 1/n_real on the first `n_real` rows and 0 after (`real = true`), or the
@@ -101,17 +140,34 @@ pub fn generate<const X: usize>(
 }
 
 /// The G step's loss: D on the fakes *with their tape* (so the gradient reaches G through D's
-/// input and, for EBGAN, through the reconstruction target), then the variant's L_G.
+/// input and, for EBGAN, through the reconstruction target), then the variant's L_G. With an
+/// encoder, E(G(z)) joins the same tape ([`DiscOut::latent`], `z` the fakes' latent codes).
 pub fn generator_loss<const X: usize, const O: usize, L: Losses<X, O>>(
     d: &dyn Net<X, O>,
     losses: &L,
     fake: Rows<X, Traced>,
     drop: Option<Dropout<'_>>,
+    encoder: Option<(&dyn Net<X, LATENT>, Rows<LATENT>)>,
 ) -> (Loss, LossStats) {
     let rows = fake.shape().0;
     let input = fake.with_empty_tape();
+    // E's branch traces with E's own gradient set, whose leaves the merged tape then keeps
+    // (a leaky empty tape would let backward drop E's gradients as non-leaves).
+    let latent = encoder.map(|(e, z)| LatentPair {
+        z,
+        recon: e
+            .forward(
+                fake.retaped::<NoneTape>().trace(e.alloc_grads()),
+                &[rows],
+                None,
+            )
+            .0,
+    });
     let (out, code) = d.forward(fake, &[rows], drop);
-    losses.g_loss(DiscOut { out, code, input })
+    losses.g_loss(DiscOut {
+        latent,
+        ..DiscOut::new(out, code, input)
+    })
 }
 
 /// What one training step did.
@@ -155,6 +211,8 @@ pub trait GanTrainer {
 pub struct TrainerState {
     pub g: NetState,
     pub d: NetState,
+    /// The encoder of a variant that has one ([`Losses::needs_encoder`]).
+    pub e: Option<NetState>,
 }
 
 /// G, D and the variant's losses, for images of `X` values and a D with `O` outputs.
@@ -164,6 +222,8 @@ pub struct Harness<const X: usize, const O: usize, L: Losses<X, O>> {
     dropout_p: Option<f32>,
     g: Box<dyn Net<LATENT, X>>,
     d: Box<dyn Net<X, O>>,
+    /// E: x → z, trained with G ([`Losses::needs_encoder`]).
+    e: Option<Box<dyn Net<X, LATENT>>>,
     g_grads: Gradients<f32, Cpu>,
     d_grads: Gradients<f32, Cpu>,
     seed: u64,
@@ -236,8 +296,43 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> Harness<X, O, L> {
         losses: L,
         seed: u64,
     ) -> Result<Self, String> {
+        Self::with_encoder(dev, g, d, None, train, dropout_p, losses, seed)
+    }
+
+    /// [`Harness::from_nets`] with an encoder E: x → z for a variant that trains one with G
+    /// ([`Losses::needs_encoder`]); errors when E is missing or not wanted, or when the variant
+    /// needs D's input gradient and D's family cannot write it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_encoder(
+        dev: &Cpu,
+        g: Box<dyn Net<LATENT, X>>,
+        d: Box<dyn Net<X, O>>,
+        e: Option<Box<dyn Net<X, LATENT>>>,
+        train: &TrainSettings,
+        dropout_p: Option<f32>,
+        losses: L,
+        seed: u64,
+    ) -> Result<Self, String> {
         if train.batch < 2 || train.d_steps == 0 {
             return Err("batch must be ≥ 2 and d_steps ≥ 1".into());
+        }
+        if losses.needs_encoder() != e.is_some() {
+            return Err(if e.is_some() {
+                "an encoder was given to a variant that does not train one".into()
+            } else {
+                "this variant trains an encoder E: x → z with G; none was given".into()
+            });
+        }
+        if losses.needs_input_grad() {
+            let probe: Rows<X> = dev.zeros_like(&(1, Const));
+            if d.forward_with_input_grad(probe.leaky_trace(), &[1])
+                .is_none()
+            {
+                return Err("this variant needs D's input gradient (a gradient penalty); D's family cannot write it (batch norm or dropout in D)".into());
+            }
+        }
+        if losses.needs_input_grad() && dropout_p.is_some() {
+            return Err("a gradient penalty with dropout in D is not supported".into());
         }
         Ok(Self {
             losses,
@@ -247,6 +342,7 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> Harness<X, O, L> {
             d_grads: d.alloc_grads(),
             g,
             d,
+            e,
             seed,
             dev: dev.clone(),
         })
@@ -263,24 +359,36 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, 
         for (i, real) in reals.chunks_exact(b * X).enumerate() {
             let c = t * k as u64 + i as u64;
             // Unused fakes of an earlier D step give their gradient set back, zeroed.
-            if let Some(old) = fakes.take() {
+            if let Some((old, _)) = fakes.take() {
                 let old: Rows<X, Traced> = old;
                 self.g_grads = old.sum().backward();
                 self.g.zero_grads(&mut self.g_grads);
             }
             let z: Rows<LATENT> =
                 normal_rows(&self.dev, &mut stream(self.seed, Stream::Latent, c), b);
-            let fake = generate(self.g.as_ref(), z.trace(take(&mut self.g_grads)));
+            let fake = generate(self.g.as_ref(), z.clone().trace(take(&mut self.g_grads)));
             let mut x = real.to_vec();
             x.extend(fake.as_vec());
-            fakes = Some(fake);
+            fakes = Some((fake, z));
             let x: Rows<X> = self.dev.tensor_from_vec(x, (2 * b, Const));
             let x = x.trace(take(&mut self.d_grads));
             let input = x.with_empty_tape();
             let mut rng = stream(self.seed, Stream::DropoutD, c);
             let drop = self.dropout_p.map(|p| Dropout { p, rng: &mut rng });
-            let (out, code) = self.d.forward(x, &[b, b], drop);
-            let (loss, s) = self.losses.d_loss(DiscOut { out, code, input }, b);
+            let d_out = if self.losses.needs_input_grad() {
+                let (out, code, g) = self
+                    .d
+                    .forward_with_input_grad(x, &[b, b])
+                    .expect("checked when the harness was built");
+                DiscOut {
+                    input_grad: Some(g),
+                    ..DiscOut::new(out, code, input)
+                }
+            } else {
+                let (out, code) = self.d.forward(x, &[b, b], drop);
+                DiscOut::new(out, code, input)
+            };
+            let (loss, s) = self.losses.d_loss(d_out, b);
             stats.d_loss = loss.array();
             stats.d = s;
             self.d_grads = loss.backward();
@@ -291,17 +399,24 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, 
             }
             self.d.update(&mut self.d_grads);
         }
-        let fake = fakes.expect("d_steps ≥ 1");
+        let (fake, z) = fakes.expect("d_steps ≥ 1");
         let mut rng = stream(self.seed, Stream::DropoutG, t);
         let drop = self.dropout_p.map(|p| Dropout { p, rng: &mut rng });
-        let (loss, s) = generator_loss(self.d.as_ref(), &self.losses, fake, drop);
+        let encoder = self.e.as_deref().map(|e| (e, z));
+        let (loss, s) = generator_loss(self.d.as_ref(), &self.losses, fake, drop, encoder);
         stats.g_loss = loss.array();
         stats.g = s;
         self.g_grads = loss.backward();
         if stats.g_loss.is_finite() {
             self.g.update(&mut self.g_grads);
+            if let Some(e) = self.e.as_mut() {
+                e.update(&mut self.g_grads);
+            }
         } else {
             self.g.zero_grads(&mut self.g_grads);
+            if let Some(e) = self.e.as_ref() {
+                e.zero_grads(&mut self.g_grads);
+            }
         }
         stats
     }
@@ -336,12 +451,21 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, 
         Ok(TrainerState {
             g: self.g.state().map_err(|e| format!("G: {e}"))?,
             d: self.d.state().map_err(|e| format!("D: {e}"))?,
+            e: match self.e.as_mut() {
+                Some(e) => Some(e.state().map_err(|e| format!("E: {e}"))?),
+                None => None,
+            },
         })
     }
 
     fn set_state(&mut self, state: &TrainerState) -> Result<(), String> {
         self.g.set_state(&state.g).map_err(|e| format!("G: {e}"))?;
-        self.d.set_state(&state.d).map_err(|e| format!("D: {e}"))
+        self.d.set_state(&state.d).map_err(|e| format!("D: {e}"))?;
+        match (self.e.as_mut(), &state.e) {
+            (Some(e), Some(s)) => e.set_state(s).map_err(|e| format!("E: {e}")),
+            (None, None) => Ok(()),
+            _ => Err("the checkpoint's encoder does not match this trainer's".into()),
+        }
     }
 }
 
@@ -381,10 +505,10 @@ mod tests {
         let z: Rows<LATENT> = normal_rows(&dev, &mut StdRng::seed_from_u64(9), 4);
         let loss_at = |g: &SmallG| -> f64 {
             let fake = generate(g, z.clone().leaky_trace());
-            generator_loss(&d, &losses, fake, None).0.array() as f64
+            generator_loss(&d, &losses, fake, None, None).0.array() as f64
         };
         let fake = generate(&g, z.clone().trace(g.alloc_grads()));
-        let grads = generator_loss(&d, &losses, fake, None).0.backward();
+        let grads = generator_loss(&d, &losses, fake, None, None).0.backward();
         let analytic = grads.get(&g.net.input.weight).as_vec();
         let base = g.net.input.weight.as_vec();
         // The eight entries with the largest gradients (small ones drown in f32 noise).

@@ -250,7 +250,7 @@ fn generator_gradient_through_conv_nets_matches_finite_differences() {
     let z: Rows<LATENT> = dev.sample_normal_like(&(4, Const));
     let loss_at = |g: &TinyG| -> f64 {
         let fake = generate(g as &dyn Net<LATENT, 64>, z.clone().leaky_trace());
-        generator_loss(&d as &dyn Net<64, 64>, &losses, fake, None)
+        generator_loss(&d as &dyn Net<64, 64>, &losses, fake, None, None)
             .0
             .array() as f64
     };
@@ -258,7 +258,7 @@ fn generator_gradient_through_conv_nets_matches_finite_differences() {
         &g as &dyn Net<LATENT, 64>,
         z.clone().trace(g.net.alloc_grads()),
     );
-    let grads = generator_loss(&d as &dyn Net<64, 64>, &losses, fake, None)
+    let grads = generator_loss(&d as &dyn Net<64, 64>, &losses, fake, None, None)
         .0
         .backward();
     let analytic = grads.get(&g.net.trunk.0.weight).as_vec();

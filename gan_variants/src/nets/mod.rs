@@ -217,6 +217,19 @@ pub trait Net<const I: usize, const O: usize> {
     ) -> (Rows<O, Traced>, Matrix<Traced>);
     /// The same pass without a tape (batch statistics, no dropout).
     fn forward_untraced(&self, x: Rows<I>, segments: &[usize]) -> Rows<O>;
+    /// The training pass (no dropout) with ∇ₓ of each row's summed outputs written as forward
+    /// operations on the tape, (n, I), so that a gradient penalty on it is differentiable in
+    /// the parameters (spec energy-gan-mcmc.md, "Double backprop without double backprop").
+    /// None for a network that cannot write it (batch norm couples the rows; this is the
+    /// default).
+    fn forward_with_input_grad(
+        &self,
+        x: Rows<I, Traced>,
+        segments: &[usize],
+    ) -> Option<(Rows<O, Traced>, Matrix<Traced>, Rows<I, Traced>)> {
+        let _ = (x, segments);
+        None
+    }
     /// A gradient set with an entry for every parameter.
     fn alloc_grads(&self) -> Gradients<f32, Cpu>;
     /// One optimiser step with `grads`, which are then zeroed.

@@ -46,7 +46,7 @@ impl<const X: usize> Losses<X, X> for Ebgan {
         let stats = LossStats {
             real: Some(weighted_mean(&ev, &wr.as_vec())),
             fake: Some(weighted_mean(&ev, &wf.as_vec())),
-            pt: None,
+            ..Default::default()
         };
         let real = e.with_empty_tape() * wr;
         let hinge = (e.negate() + self.margin).relu() * wf;
@@ -85,11 +85,11 @@ pub(crate) mod tests {
         out[3 * PIXELS + 7] -= 12.0;
         let out: Rows<PIXELS> = dev.tensor_from_vec(out, (4, Const));
         let input: Rows<PIXELS> = dev.tensor_from_vec(input, (4, Const));
-        let d = DiscOut {
-            out: out.leaky_trace(),
-            code: dev.zeros_like(&(4, 3usize)).leaky_trace(),
-            input: input.leaky_trace(),
-        };
+        let d = DiscOut::new(
+            out.leaky_trace(),
+            dev.zeros_like(&(4, 3usize)).leaky_trace(),
+            input.leaky_trace(),
+        );
         (d, out, input)
     }
 
@@ -148,11 +148,11 @@ pub(crate) mod tests {
         let dev: Cpu = Default::default();
         let x: Rows<PIXELS> = dev.tensor_from_vec(vec![0.3; 2 * PIXELS], (2, Const));
         let target: Rows<PIXELS> = dev.tensor_from_vec(vec![0.3; 2 * PIXELS], (2, Const));
-        let d = DiscOut {
-            out: x.leaky_trace(),
-            code: dev.zeros_like(&(2, 3usize)).leaky_trace(),
-            input: target.leaky_trace(),
-        };
+        let d = DiscOut::new(
+            x.leaky_trace(),
+            dev.zeros_like(&(2, 3usize)).leaky_trace(),
+            target.leaky_trace(),
+        );
         let e = energies(d, EnergyNorm::L2);
         assert!(
             e.as_vec().iter().all(|v| (*v - 1e-6).abs() < 1e-9),

@@ -45,16 +45,7 @@ impl<const X: usize> Losses<X, X> for EbganPt {
 
     fn g_loss(&self, d: DiscOut<X, X>) -> (Loss, LossStats) {
         let code = d.code.with_empty_tape();
-        let DiscOut {
-            out,
-            input,
-            code: original,
-        } = d;
-        let (energy, mut stats) = self.ebgan.g_loss(DiscOut {
-            out,
-            code: original,
-            input,
-        });
+        let (energy, mut stats) = self.ebgan.g_loss(d);
         let pt = pulling_away(code);
         stats.pt = Some(pt.array());
         (energy + pt * self.weight, stats)

@@ -42,7 +42,7 @@ impl<const X: usize> Losses<X, 1> for Gan {
         let stats = LossStats {
             real: Some(sigmoid_mean(&lv, &wr.as_vec())),
             fake: Some(sigmoid_mean(&lv, &wf.as_vec())),
-            pt: None,
+            ..Default::default()
         };
         let real = softplus(l.with_empty_tape().negate()) * wr;
         let fake = softplus(l) * wf;
@@ -71,14 +71,7 @@ mod tests {
         let input: Rows<PIXELS> = dev.zeros_like(&(logits.len(), Const));
         let out = t.leaky_trace();
         let code = out.with_empty_tape().reshape_like(&(logits.len(), 1usize));
-        (
-            DiscOut {
-                out,
-                code,
-                input: input.leaky_trace(),
-            },
-            t,
-        )
+        (DiscOut::new(out, code, input.leaky_trace()), t)
     }
 
     /// Logits real (2, −1), fake (0.5, −3):

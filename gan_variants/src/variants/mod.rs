@@ -5,6 +5,7 @@
 
 pub mod ebgan;
 pub mod ebgan_pt;
+pub mod energy;
 pub mod gan;
 
 use crate::config::{GanConfig, ImageGanConfig, VariantKind};

@@ -328,6 +328,7 @@ fn load_checkpoint(
     let s = TrainerState {
         g: net("g.bin")?,
         d: net("d.bin")?,
+        e: None,
     };
     trainer.set_state(&s).map_err(|e| bad("g.bin / d.bin", e))?;
     let curve: Vec<FaceCurveRow> = crate::io::read_csv(&d.join("curve.csv"))
