@@ -15,6 +15,9 @@
 //! per batch (or one batch).
 
 use crate::harness::{stream, Stream};
+use crate::nets::{ColumnStats, Net};
+use crate::shapes::{Rows, LATENT};
+use dfdx::prelude::*;
 use rand::Rng;
 use rand_distr::StandardNormal;
 
@@ -164,6 +167,51 @@ impl LatentEnergy for Quadratic {
                 g.push((dz / *v as f64) as f32);
             }
             e.push(s);
+        }
+        (e, g)
+    }
+}
+
+/// E(z) = U(G(z)) (+ ½‖z‖² with `prior`, the default of the spec): the latent energy of a
+/// trained energy GAN (spec energy-gan-mcmc.md, "Sampling in latent space"). G runs with the
+/// fixed batch-norm statistics `g_stats` (from [`crate::nets::population_stats`]), so E is a
+/// function of each z alone, not of the other chains; ∇_z E by dfdx's backward pass through
+/// G (tanh output) and U. Taking U(G(z)) as the energy of z is an approximation, exact only
+/// for a volume-preserving G (the spec's caveat). U must have no batch norm (the energy
+/// network has none): it runs with no statistics.
+pub struct GanLatentEnergy<'a, const X: usize> {
+    pub g: &'a dyn Net<LATENT, X>,
+    pub g_stats: &'a [ColumnStats],
+    pub u: &'a dyn Net<X, 1>,
+    /// Add the prior's energy ½‖z‖² (keeps chains where G was trained).
+    pub prior: bool,
+}
+
+impl<const X: usize> LatentEnergy for GanLatentEnergy<'_, X> {
+    fn dim(&self) -> usize {
+        LATENT
+    }
+
+    fn energy_and_grad(&self, z: &[f32]) -> (Vec<f64>, Vec<f32>) {
+        let n = z.len() / LATENT;
+        let dev = Cpu::default();
+        let zt: Rows<LATENT> = dev.tensor_from_vec(z.to_vec(), (n, Const));
+        let x = self
+            .g
+            .forward_population(zt.leaky_trace(), self.g_stats)
+            .tanh();
+        let u = self.u.forward_population(x, &[]);
+        let uv = u.as_vec();
+        let grads = u.sum().backward();
+        let mut g = grads.get(&zt).as_vec();
+        let mut e: Vec<f64> = uv.iter().map(|v| *v as f64).collect();
+        if self.prior {
+            for (c, row) in z.chunks_exact(LATENT).enumerate() {
+                e[c] += 0.5 * row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
+            }
+            for (gi, zi) in g.iter_mut().zip(z) {
+                *gi += zi;
+            }
         }
         (e, g)
     }

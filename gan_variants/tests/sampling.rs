@@ -1,6 +1,7 @@
 //! Langevin and MALA (gan_variants::sampling) on Gaussian targets, where everything is known in
 //! closed form: the chains' moments, the unadjusted chain's O(ε) bias, MALA's acceptance as
-//! ε → 0, and the Metropolis–Hastings ratio on a hand-computed case.
+//! ε → 0, and the Metropolis–Hastings ratio on a hand-computed case; and the latent energy of
+//! a (U, G) pair: its z-gradient, and its independence of the other chains.
 
 use gan_variants::sampling::{mala_log_ratio, run_chains, Kind, LatentEnergy, Quadratic};
 
@@ -134,4 +135,115 @@ fn mala_ratio_matches_hand_computation() {
     );
     // Detailed balance: the ratio of the reverse move is the negative.
     assert!((case(1.0, 0.0) + case(0.0, 1.0)).abs() < 1e-12);
+}
+
+mod gan_energy {
+    use dfdx::prelude::*;
+    use gan_variants::config::{Optim, TrainSettings};
+    use gan_variants::nets::energy::{energy_mlp, EnergyMlp};
+    use gan_variants::nets::{population_stats, trainable, Affine, Mlp, Net, Trainable};
+    use gan_variants::sampling::{GanLatentEnergy, LatentEnergy};
+    use gan_variants::shapes::{Rows, LATENT, PIXELS};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    type G = Trainable<Mlp<LATENT, 8, PIXELS, 1, Affine<8>>>;
+    type U = Trainable<EnergyMlp<PIXELS, 6, 1>>;
+
+    fn setup() -> (G, U, Vec<gan_variants::nets::ColumnStats>) {
+        let dev = Cpu::seed_from_u64(0);
+        let train = TrainSettings::default();
+        let mut rng = StdRng::seed_from_u64(11);
+        let g: G = trainable(&dev, Optim::Adam, 1e-3, 0.2, &train, &mut rng);
+        let u = Trainable::new(energy_mlp(&dev, &mut rng), Optim::Adam, 1e-3, &train);
+        let batches: Vec<Rows<LATENT>> = (0..3)
+            .map(|_| dev.sample_normal_like(&(16, Const)))
+            .collect();
+        let stats = population_stats(&g as &dyn Net<LATENT, PIXELS>, batches);
+        (g, u, stats)
+    }
+
+    fn latents(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n * LATENT)
+            .map(|_| rng.gen_range(-1.5..1.5f32))
+            .collect()
+    }
+
+    /// ∇_z of U(G(z)) + ½‖z‖² (and of U(G(z)) alone) against central differences in f64
+    /// accumulation, at the 6 coordinates of row 1 with the largest gradients; each gradient
+    /// is far above the tolerance, so a zero or detached gradient fails.
+    #[test]
+    fn z_gradient_matches_finite_differences() {
+        let (g, u, stats) = setup();
+        assert_eq!(stats.len(), 2, "G has two batch-norm layers");
+        for prior in [true, false] {
+            let e = GanLatentEnergy::<PIXELS> {
+                g: &g,
+                g_stats: &stats,
+                u: &u,
+                prior,
+            };
+            let z = latents(3, 12);
+            let (_, grad) = e.energy_and_grad(&z);
+            let row = &grad[LATENT..2 * LATENT];
+            let mut order: Vec<usize> = (0..LATENT).collect();
+            order.sort_by(|a, b| row[*b].abs().total_cmp(&row[*a].abs()));
+            let h = 1e-2f32;
+            for &i in order.iter().take(6) {
+                let at = |d: f32| {
+                    let mut zz = z.clone();
+                    zz[LATENT + i] += d;
+                    e.energy_and_grad(&zz).0[1]
+                };
+                let numeric = (at(h) - at(-h)) / (2.0 * h as f64);
+                let a = row[i] as f64;
+                assert!(
+                    (numeric - a).abs() < 0.02 * a.abs() + 1e-3,
+                    "prior {prior}, z[{i}]: numeric {numeric} vs backward {a}"
+                );
+                assert!(numeric.abs() > 0.02, "z[{i}]: {numeric} too small to test");
+            }
+        }
+    }
+
+    /// With population statistics a chain's energy and gradient do not depend on the other
+    /// chains: five rows together equal each row alone (to rounding). Control: G with batch
+    /// statistics gives row 0 a different image in a batch of two than in the batch of five.
+    #[test]
+    fn energy_of_a_chain_is_independent_of_the_others() {
+        let (g, u, stats) = setup();
+        let e = GanLatentEnergy::<PIXELS> {
+            g: &g,
+            g_stats: &stats,
+            u: &u,
+            prior: true,
+        };
+        let z = latents(5, 13);
+        let (all_e, all_g) = e.energy_and_grad(&z);
+        for c in 0..5 {
+            let (one_e, one_g) = e.energy_and_grad(&z[c * LATENT..(c + 1) * LATENT]);
+            assert!((one_e[0] - all_e[c]).abs() < 1e-4 * all_e[c].abs().max(1.0));
+            let gap = one_g
+                .iter()
+                .zip(&all_g[c * LATENT..(c + 1) * LATENT])
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(gap < 1e-4, "chain {c}: gradient gap {gap}");
+        }
+        let dev = Cpu::default();
+        let batch = |rows: &[f32]| {
+            let n = rows.len() / LATENT;
+            let t: Rows<LATENT> = dev.tensor_from_vec(rows.to_vec(), (n, Const));
+            g.forward_untraced(t, &[n]).as_vec()
+        };
+        let alone = batch(&z[..2 * LATENT]);
+        let beside = batch(&z);
+        let gap = alone[..PIXELS]
+            .iter()
+            .zip(&beside[..PIXELS])
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            gap > 1e-2,
+            "control: batch statistics should couple the rows ({gap})"
+        );
+    }
 }

@@ -15,12 +15,12 @@
 
 use crate::config::{Optim, TrainSettings};
 use crate::nets::conv::{init_weights, Conv, ConvNet, Identity, Pass, Relu};
-use crate::nets::{Affine, Bias, BnMode, Trainable};
+use crate::nets::{pool_stats, Affine, Bias, BnMode, Net, Trainable};
 use crate::shapes::{Rows, Traced};
 use dfdx::prelude::*;
 use ladder::bn::ColumnStats;
 use rand::{rngs::StdRng, Rng};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 
 /// Input values per image (32 × 32 × 3), feature dimension, classes.
 pub const INPUT: usize = 3072;
@@ -118,45 +118,16 @@ impl FeatureNet {
     /// means, and the weighted mean of the chunk variances plus the weighted variance of the
     /// chunk means (at the first layer exactly the statistics of the union).
     pub fn fit_population_stats(&mut self, x: &[f32]) {
-        let mut chunks: Vec<(f32, Vec<ColumnStats>)> = Vec::new();
         let dev = self.model.net.trunk.3.weight.device().clone();
-        let total = (x.len() / INPUT) as f32;
-        for c in x.chunks(CHUNK * INPUT) {
-            let n = c.len() / INPUT;
-            let out = RefCell::new(Vec::new());
-            let pass = Pass {
-                segments: &[n],
-                eps: self.model.eps,
-                bn: BnMode::Collect(&out),
-            };
-            let xt: Rows<INPUT> = dev.tensor_from_vec(c.to_vec(), (n, Const));
-            drop(self.model.net.run::<NoneTape>(xt, &pass));
-            // Each chunk weighs by its rows, so a short last chunk counts exactly as its images.
-            chunks.push((n as f32 / total, out.into_inner()));
-        }
-        self.stats = (0..chunks[0].1.len())
-            .map(|l| {
-                let w = chunks[0].1[l].mean.len();
-                let mut mean = vec![0f32; w];
-                let mut var = vec![0f32; w];
-                for (k, ch) in &chunks {
-                    for (m, v) in mean.iter_mut().zip(&ch[l].mean) {
-                        *m += k * v;
-                    }
-                }
-                // Pooled (biased) variance: Σ_c w_c (var_c + (mean_c − mean)²).
-                for (k, ch) in &chunks {
-                    for ((s, v), (cm, m)) in var
-                        .iter_mut()
-                        .zip(&ch[l].var)
-                        .zip(ch[l].mean.iter().zip(&mean))
-                    {
-                        *s += k * (v + (cm - m) * (cm - m));
-                    }
-                }
-                ColumnStats { mean, var }
+        let chunks: Vec<(usize, Vec<ColumnStats>)> = x
+            .chunks(CHUNK * INPUT)
+            .map(|c| {
+                let n = c.len() / INPUT;
+                let xt: Rows<INPUT> = dev.tensor_from_vec(c.to_vec(), (n, Const));
+                (n, self.model.batch_stats(xt))
             })
             .collect();
+        self.stats = pool_stats(&chunks);
     }
 
     /// (features, logits) of images `x` with the population statistics, in chunks.

@@ -548,6 +548,31 @@ where
             )
             .0
     }
+    fn batch_stats(&self, x: Rows<I>) -> Vec<super::ColumnStats> {
+        let out = std::cell::RefCell::new(Vec::new());
+        let n = x.shape().0;
+        let pass = Pass {
+            segments: &[n],
+            eps: self.eps,
+            bn: BnMode::Collect(&out),
+        };
+        drop(self.net.run(x, &pass));
+        out.into_inner()
+    }
+    fn forward_population(
+        &self,
+        x: Rows<I, Traced>,
+        stats: &[super::ColumnStats],
+    ) -> Rows<O, Traced> {
+        let next = std::cell::Cell::new(0);
+        let n = x.shape().0;
+        let pass = Pass {
+            segments: &[n],
+            eps: self.eps,
+            bn: BnMode::Population(stats, &next),
+        };
+        self.net.run(x, &pass).0
+    }
     fn alloc_grads(&self) -> Gradients<f32, Cpu> {
         self.net.alloc_grads()
     }

@@ -173,6 +173,18 @@ impl<const I: usize, const W: usize, const H: usize> Net<I, 1> for Trainable<Ene
         let (u, code, g) = self.net.energy_code_and_input_grad(x);
         Some((u.reshape_like(&(n, Const::<1>)), code, g))
     }
+    /// No batch norm: no statistics.
+    fn batch_stats(&self, _x: Rows<I>) -> Vec<super::ColumnStats> {
+        Vec::new()
+    }
+    /// No batch norm: the training pass.
+    fn forward_population(
+        &self,
+        x: Rows<I, Traced>,
+        _stats: &[super::ColumnStats],
+    ) -> Rows<1, Traced> {
+        self.net.run(x).0
+    }
     fn alloc_grads(&self) -> Gradients<f32, Cpu> {
         self.net.alloc_grads()
     }

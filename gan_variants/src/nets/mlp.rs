@@ -118,9 +118,55 @@ impl<const I: usize, const W: usize, const O: usize, const H: usize, N1: LayerNo
     }
 }
 
+impl<const I: usize, const W: usize, const O: usize, const H: usize, N1: LayerNorm<W>>
+    Mlp<I, W, O, H, N1>
+{
+    /// The pass without dropout with the batch-norm statistics of `pass.bn` (batch, collected
+    /// or population); the output only.
+    pub fn run_pass<T: Tape<f32, Cpu>>(
+        &self,
+        x: Rows<I, T>,
+        pass: &super::conv::Pass,
+    ) -> Rows<O, T> {
+        let (seg, eps) = (pass.segments, pass.eps);
+        let z = self.input.forward(x);
+        let mut h = self.input_norm.apply_mode(z, seg, eps, pass.bn).relu();
+        for block in &self.hidden.modules {
+            let z = block.linear.forward(h);
+            h = block.norm.apply_mode(z, seg, eps, pass.bn).relu();
+        }
+        self.output.forward(h)
+    }
+}
+
 impl<const I: usize, const W: usize, const O: usize, const H: usize, N1: LayerNorm<W>> Net<I, O>
     for Trainable<Mlp<I, W, O, H, N1>>
 {
+    fn batch_stats(&self, x: Rows<I>) -> Vec<super::ColumnStats> {
+        let out = std::cell::RefCell::new(Vec::new());
+        let rows = x.shape().0;
+        let pass = super::conv::Pass {
+            segments: &[rows],
+            eps: self.eps,
+            bn: super::BnMode::Collect(&out),
+        };
+        drop(self.net.run_pass(x, &pass));
+        out.into_inner()
+    }
+    fn forward_population(
+        &self,
+        x: Rows<I, Traced>,
+        stats: &[super::ColumnStats],
+    ) -> Rows<O, Traced> {
+        let next = std::cell::Cell::new(0);
+        let rows = x.shape().0;
+        let pass = super::conv::Pass {
+            segments: &[rows],
+            eps: self.eps,
+            bn: super::BnMode::Population(stats, &next),
+        };
+        self.net.run_pass(x, &pass)
+    }
     fn forward(
         &self,
         x: Rows<I, Traced>,

@@ -19,7 +19,8 @@ use dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorRef,
 };
 use dfdx::prelude::*;
-use ladder::bn::{normalize_groups, ColumnStats};
+use ladder::bn::normalize_groups;
+pub use ladder::bn::ColumnStats;
 use ladder::config::AdamSettings;
 use ladder::optim::{AdamState, OwnedAdam};
 use rand::{rngs::StdRng, Rng};
@@ -230,6 +231,14 @@ pub trait Net<const I: usize, const O: usize> {
         let _ = (x, segments);
         None
     }
+    /// The statistics of every batch-norm layer on the one batch `x`, in the order of the
+    /// pass, to be pooled into population statistics ([`population_stats`]); empty for a
+    /// network without batch norm.
+    fn batch_stats(&self, x: Rows<I>) -> Vec<ColumnStats>;
+    /// The pass (no dropout) with fixed batch-norm statistics `stats` (one entry per layer,
+    /// as [`Net::batch_stats`] orders them), on the tape: a row's output does not depend on
+    /// the rest of its batch (inference mode).
+    fn forward_population(&self, x: Rows<I, Traced>, stats: &[ColumnStats]) -> Rows<O, Traced>;
     /// A gradient set with an entry for every parameter.
     fn alloc_grads(&self) -> Gradients<f32, Cpu>;
     /// One optimiser step with `grads`, which are then zeroed.
@@ -245,6 +254,57 @@ pub trait Net<const I: usize, const O: usize> {
     fn state(&mut self) -> Result<NetState, String>;
     /// Restores [`Net::state`] of the same network.
     fn set_state(&mut self, state: &NetState) -> Result<(), String>;
+}
+
+/// Population statistics of `net` from batches of inputs: per batch-norm layer, the mean of
+/// the batches' means and the mean of their (biased) variances plus the variance of their
+/// means, each batch weighted by its rows (at the first normalised layer exactly the
+/// statistics of the union). Empty for a network without batch norm or no batches.
+pub fn population_stats<const I: usize, const O: usize>(
+    net: &dyn Net<I, O>,
+    batches: impl IntoIterator<Item = Rows<I>>,
+) -> Vec<ColumnStats> {
+    let chunks: Vec<(usize, Vec<ColumnStats>)> = batches
+        .into_iter()
+        .map(|x| (x.shape().0, net.batch_stats(x)))
+        .collect();
+    pool_stats(&chunks)
+}
+
+/// Pools per-batch statistics `(rows, stats per layer)` as [`population_stats`] describes.
+pub fn pool_stats(chunks: &[(usize, Vec<ColumnStats>)]) -> Vec<ColumnStats> {
+    let total: usize = chunks.iter().map(|c| c.0).sum();
+    let Some(first) = chunks.first() else {
+        return Vec::new();
+    };
+    (0..first.1.len())
+        .map(|l| {
+            let w = first.1[l].mean.len();
+            let mut mean = vec![0f64; w];
+            let mut var = vec![0f64; w];
+            for (n, ch) in chunks {
+                let k = *n as f64 / total as f64;
+                for (m, v) in mean.iter_mut().zip(&ch[l].mean) {
+                    *m += k * *v as f64;
+                }
+            }
+            for (n, ch) in chunks {
+                let k = *n as f64 / total as f64;
+                for ((s, v), (cm, m)) in var
+                    .iter_mut()
+                    .zip(&ch[l].var)
+                    .zip(ch[l].mean.iter().zip(&mean))
+                {
+                    let d = *cm as f64 - m;
+                    *s += k * (*v as f64 + d * d);
+                }
+            }
+            ColumnStats {
+                mean: mean.into_iter().map(|v| v as f32).collect(),
+                var: var.into_iter().map(|v| v as f32).collect(),
+            }
+        })
+        .collect()
 }
 
 /// Adam is the project-owned one ([`OwnedAdam`], dfdx's kernel with public moments), so
