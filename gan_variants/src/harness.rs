@@ -358,18 +358,18 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, 
         let mut fakes = None;
         for (i, real) in reals.chunks_exact(b * X).enumerate() {
             let c = t * k as u64 + i as u64;
-            // Unused fakes of an earlier D step give their gradient set back, zeroed.
-            if let Some((old, _)) = fakes.take() {
-                let old: Rows<X, Traced> = old;
-                self.g_grads = old.sum().backward();
-                self.g.zero_grads(&mut self.g_grads);
-            }
             let z: Rows<LATENT> =
                 normal_rows(&self.dev, &mut stream(self.seed, Stream::Latent, c), b);
-            let fake = generate(self.g.as_ref(), z.clone().trace(take(&mut self.g_grads)));
             let mut x = real.to_vec();
-            x.extend(fake.as_vec());
-            fakes = Some((fake, z));
+            if i + 1 == k {
+                // The last D step's fakes, on G's tape, are the ones the G step uses.
+                let fake = generate(self.g.as_ref(), z.clone().trace(take(&mut self.g_grads)));
+                x.extend(fake.as_vec());
+                fakes = Some((fake, z));
+            } else {
+                // The same values without a tape: no G backward for fakes the G step never uses.
+                x.extend(self.g.forward_untraced(z, &[b]).tanh().as_vec());
+            }
             let x: Rows<X> = self.dev.tensor_from_vec(x, (2 * b, Const));
             let x = x.trace(take(&mut self.d_grads));
             let input = x.with_empty_tape();
@@ -479,6 +479,40 @@ mod tests {
 
     type SmallG = Trainable<Mlp<LATENT, 6, PIXELS, 1, Affine<6>>>;
     type SmallD = Trainable<Mlp<PIXELS, 5, PIXELS, 1, NoNorm<5>>>;
+
+    /// With k = 2 D steps per G step the first D step's fakes come from G without a tape:
+    /// the same values bit for bit as the traced pass (so nothing changes but the saved G
+    /// backward), and a k = 2 step trains both networks with finite losses.
+    #[test]
+    fn untraced_fakes_equal_traced_ones() {
+        let dev = Cpu::seed_from_u64(0);
+        let train = TrainSettings {
+            d_init_std: 0.3,
+            g_init_std: 0.3,
+            batch: 4,
+            d_steps: 2,
+            ..Default::default()
+        };
+        let mut rng = StdRng::seed_from_u64(5);
+        let g: SmallG = trainable(&dev, Optim::Adam, 1e-3, 0.3, &train, &mut rng);
+        let d: SmallD = trainable(&dev, Optim::Adam, 1e-3, 0.3, &train, &mut rng);
+        let z: Rows<LATENT> = normal_rows(&dev, &mut StdRng::seed_from_u64(9), 4);
+        let traced = generate(&g, z.clone().leaky_trace()).as_vec();
+        let plain = g.forward_untraced(z, &[4]).tanh().as_vec();
+        assert_eq!(traced, plain);
+        let losses = crate::variants::ebgan::Ebgan {
+            margin: 10.0,
+            norm: EnergyNorm::L2,
+        };
+        let mut h =
+            Harness::from_nets(&dev, Box::new(g), Box::new(d), &train, None, losses, 1).unwrap();
+        let before = h.state().unwrap();
+        let reals = vec![0.25f32; 2 * 4 * PIXELS];
+        assert!(h.step(0, &reals).is_finite());
+        let after = h.state().unwrap();
+        assert!(before.g.params != after.g.params && before.d.params != after.d.params);
+        assert_eq!(after.d.adam.unwrap().t, 2, "two D steps");
+    }
 
     /// L_G of EBGAN-PT (energy + PT through a two-layer-encoder D) as a function of G's
     /// parameters: the autodiff gradient of G's input weights against central differences in

@@ -16,6 +16,7 @@ use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors};
 use dfdx::prelude::*;
 use gan_variants::harness::{stream, Stream};
 use gan_variants::metrics::feature_net::{augment, FeatureNet, INPUT};
+use gan_variants::nets::Net;
 use indicatif::{ProgressBar, ProgressStyle};
 use ladder::bn::ColumnStats;
 use rand::seq::SliceRandom;
@@ -358,6 +359,21 @@ pub fn load(paths: &Paths) -> Result<(FeatureNet, String)> {
         st.mean.push(r.mean);
         st.var.push(r.var);
     }
+    // The layers and widths the network's batch norm expects, from one pass over two images.
+    let probe: Tensor<(usize, Const<INPUT>), f32, Cpu> = dev.zeros_like(&(2, Const));
+    let widths: Vec<usize> = net
+        .model
+        .batch_stats(probe)
+        .iter()
+        .map(|s| s.mean.len())
+        .collect();
+    let found: Vec<usize> = stats.iter().map(|s| s.mean.len()).collect();
+    if found != widths {
+        bail!(
+            "{}: batch-norm statistics of widths {found:?}, the network has layers of widths {widths:?}",
+            pop_path.display()
+        );
+    }
     net.stats = stats;
     Ok((net, sha))
 }
@@ -388,6 +404,52 @@ pub fn main(args: Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The committed network loads; a copy whose population.csv lacks the last layer's rows
+    /// (its SHA-256 recorded anew, so only the shape check can catch it) is refused with an
+    /// error naming population.csv, where a missing layer used to surface later as a panic.
+    #[test]
+    fn load_checks_the_population_statistics_shape() {
+        let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let paths = |results: &Path| Paths {
+            config: "configs/images.toml".into(),
+            results: results.to_path_buf(),
+            cifar_dir: None,
+            faces_dir: None,
+            cache: "data/cache".into(),
+        };
+        load(&paths(&committed)).expect("the committed FID network loads");
+        let tmp = std::env::temp_dir().join(format!("ebgan-fnet-{}", std::process::id()));
+        let dir = tmp.join("features").join("cifar-cnn");
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = paths(&committed).feature_net();
+        for f in ["config.toml", "model.safetensors", "final.csv"] {
+            std::fs::copy(src.join(f), dir.join(f)).unwrap();
+        }
+        let pop = std::fs::read_to_string(src.join("population.csv")).unwrap();
+        let last = pop
+            .lines()
+            .last()
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string();
+        let cut: String = pop
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{last},")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(dir.join("population.csv"), cut).unwrap();
+        let sha =
+            sha256_files(&[&dir.join("model.safetensors"), &dir.join("population.csv")]).unwrap();
+        let mut rows: Vec<FeatureFinalRow> = crate::io::read_csv(&dir.join("final.csv")).unwrap();
+        rows[0].weights_sha256 = sha;
+        write_csv(&dir.join("final.csv"), &rows).unwrap();
+        let e = format!("{:#}", load(&paths(&tmp)).err().expect("refused"));
+        std::fs::remove_dir_all(&tmp).unwrap();
+        assert!(e.contains("population.csv") && e.contains("widths"), "{e}");
+    }
 
     /// 12 epochs at 1e-3: 1e-3 for epochs 0–5, then 1e-3·(1 − (e − 6)/7): 1 at 6, …, 2/7 at 11.
     #[test]
