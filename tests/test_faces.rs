@@ -79,8 +79,9 @@ fn numbers(run: &Path) -> (Vec<String>, Vec<String>) {
     (curve, row[..12].to_vec())
 }
 
-/// An EBGAN-PT smoke run stopped after 3 of its 6 updates (with a checkpoint) and run again
-/// ends with the same curve (every number but wall time), FID, KID and floor as an
+/// An EBGAN-PT smoke run stopped after 4 of its 6 updates (with a checkpoint; inside its
+/// second curve window of 3 updates, so the half-filled window is saved and restored) and
+/// run again ends with the same curve (every number but wall time), FID, KID and floor as an
 /// uninterrupted run; its folder has the config, the sample grids and no checkpoint left.
 #[test]
 fn a_resumed_face_run_equals_an_uninterrupted_one() {
@@ -101,7 +102,7 @@ fn a_resumed_face_run_equals_an_uninterrupted_one() {
     copy_dir(&dir.join("features"), &dir.join("resumed/features"));
     let resumed = dir.join("resumed");
     let mut stop = args.to_vec();
-    stop.extend(["--stop-after", "3"]);
+    stop.extend(["--stop-after", "4"]);
     let (code, err) = run(&config, &resumed, &stop);
     assert_eq!(code, 0, "{err}");
     let folder = resumed.join("faces/smoke/ebgan-pt_m20_s1");
