@@ -16,6 +16,9 @@ pub enum VariantKind {
     Ebgan,
     /// EBGAN with the pulling-away term of eq. 14 on the generator.
     EbganPt,
+    /// The energy GAN of the energy view (spec energy-gan-mcmc.md): an energy D with a
+    /// gradient penalty, G with the MI bound through an encoder ([`crate::variants::energy`]).
+    Energy,
 }
 
 /// Optimiser of one network.
@@ -104,6 +107,20 @@ pub struct Arch {
     pub margin: f32,
     /// Weight of the pulling-away term (EBGAN-PT: 0.1); ignored otherwise.
     pub pt_weight: f32,
+    /// Energy GAN: λ₁ of the gradient penalty at real data (default 10); ignored otherwise.
+    #[serde(default = "default_lambda_gp")]
+    pub lambda_gp: f32,
+    /// Energy GAN: λ₂ of the MI term (default 1; 0 = none, no encoder); ignored otherwise.
+    #[serde(default = "default_lambda_mi")]
+    pub lambda_mi: f32,
+}
+
+fn default_lambda_gp() -> f32 {
+    10.0
+}
+
+fn default_lambda_mi() -> f32 {
+    1.0
 }
 
 /// A complete run configuration: one grid point and the shared settings.
@@ -217,10 +234,11 @@ impl VariantKind {
             VariantKind::Gan => "gan",
             VariantKind::Ebgan => "ebgan",
             VariantKind::EbganPt => "ebgan-pt",
+            VariantKind::Energy => "energy",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Gan, Self::Ebgan, Self::EbganPt]
+        [Self::Gan, Self::Ebgan, Self::EbganPt, Self::Energy]
             .into_iter()
             .find(|v| v.name() == s)
     }
@@ -267,7 +285,28 @@ impl Arch {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(format!("lr = {} must be positive", self.lr));
         }
-        if self.variant != VariantKind::Gan && !(self.margin >= 0.0 && self.margin.is_finite()) {
+        if self.variant == VariantKind::Energy {
+            for (k, v) in [("lambda_gp", self.lambda_gp), ("lambda_mi", self.lambda_mi)] {
+                if !(v >= 0.0 && v.is_finite()) {
+                    return Err(format!("{k} = {v} must be ≥ 0"));
+                }
+            }
+            if self.dropout_d {
+                return Err(
+                    "the energy GAN's U has no dropout (a per-sample gradient penalty): use nodrop"
+                        .into(),
+                );
+            }
+            if self.n_layer_d > 4 {
+                return Err(format!(
+                    "nLayerD = {}: the energy network is compiled with 2 to 4 layers",
+                    self.n_layer_d
+                ));
+            }
+        }
+        if matches!(self.variant, VariantKind::Ebgan | VariantKind::EbganPt)
+            && !(self.margin >= 0.0 && self.margin.is_finite())
+        {
             return Err(format!("margin = {} must be ≥ 0", self.margin));
         }
         if !(self.pt_weight >= 0.0 && self.pt_weight.is_finite()) {
@@ -277,7 +316,8 @@ impl Arch {
     }
 
     /// The canonical id, e.g. `ebgan_g5x800_d2x1024_nodrop_adam-adam_lr0.001_m10`; GAN ids
-    /// have no margin, EBGAN-PT ids end with the PT weight (`_pt0.1`).
+    /// have no margin, EBGAN-PT ids end with the PT weight (`_pt0.1`), energy-GAN ids with
+    /// λ₁ and λ₂ instead of the margin (`_gp10_mi1`).
     pub fn id(&self) -> String {
         let mut id = format!(
             "{}_g{}x{}_d{}x{}_{}_{}-{}_lr{}",
@@ -291,8 +331,12 @@ impl Arch {
             self.optim_g.name(),
             self.lr
         );
-        if self.variant != VariantKind::Gan {
-            id.push_str(&format!("_m{}", self.margin));
+        match self.variant {
+            VariantKind::Gan => {}
+            VariantKind::Energy => {
+                id.push_str(&format!("_gp{}_mi{}", self.lambda_gp, self.lambda_mi));
+            }
+            _ => id.push_str(&format!("_m{}", self.margin)),
         }
         if self.variant == VariantKind::EbganPt {
             id.push_str(&format!("_pt{}", self.pt_weight));
@@ -329,14 +373,21 @@ impl Arch {
         let expected = match variant {
             VariantKind::Gan => 6,
             VariantKind::Ebgan => 7,
-            VariantKind::EbganPt => 8,
+            VariantKind::EbganPt | VariantKind::Energy => 8,
         };
         if parts.len() != expected {
             return Err(bad());
         }
         let margin = match variant {
-            VariantKind::Gan => 0.0,
+            VariantKind::Gan | VariantKind::Energy => 0.0,
             _ => num(parts[6], "m").ok_or_else(bad)?,
+        };
+        let (lambda_gp, lambda_mi) = match variant {
+            VariantKind::Energy => (
+                num(parts[6], "gp").ok_or_else(bad)?,
+                num(parts[7], "mi").ok_or_else(bad)?,
+            ),
+            _ => (default_lambda_gp(), default_lambda_mi()),
         };
         let pt_weight = match variant {
             VariantKind::EbganPt => num(parts[7], "pt").ok_or_else(bad)?,
@@ -354,6 +405,8 @@ impl Arch {
             lr,
             margin,
             pt_weight,
+            lambda_gp,
+            lambda_mi,
         };
         arch.validate()?;
         if arch.id() != id {
@@ -379,6 +432,8 @@ impl Arch {
             lr: 0.01,
             margin: 0.0,
             pt_weight: 0.0,
+            lambda_gp: default_lambda_gp(),
+            lambda_mi: default_lambda_mi(),
         }
     }
 
@@ -396,6 +451,8 @@ impl Arch {
             lr: 0.001,
             margin: 10.0,
             pt_weight: 0.0,
+            lambda_gp: default_lambda_gp(),
+            lambda_mi: default_lambda_mi(),
         }
     }
 
@@ -405,6 +462,27 @@ impl Arch {
             variant: VariantKind::EbganPt,
             pt_weight: 0.1,
             ..Self::paper_best_ebgan()
+        }
+    }
+
+    /// The energy GAN of the energy view with MI weight `lambda_mi` (0: without the MI term):
+    /// G 3 × 800 with batch norm, U (and E) 3 × 512 without, Adam 2e-4 for all, λ₁ = 10 (the
+    /// spec's defaults; widths this project's choice, among the compiled ones).
+    pub fn energy(lambda_mi: f32) -> Self {
+        Arch {
+            variant: VariantKind::Energy,
+            n_layer_g: 3,
+            n_layer_d: 3,
+            size_g: 800,
+            size_d: 512,
+            dropout_d: false,
+            optim_d: Optim::Adam,
+            optim_g: Optim::Adam,
+            lr: 2e-4,
+            margin: 0.0,
+            pt_weight: 0.0,
+            lambda_gp: default_lambda_gp(),
+            lambda_mi,
         }
     }
 
@@ -435,6 +513,8 @@ mod tests {
             Arch::paper_best_ebgan(),
             Arch::paper_best_ebgan_pt(),
             Arch::margin_sweep(32.0),
+            Arch::energy(1.0),
+            Arch::energy(0.0),
         ] {
             assert_eq!(Arch::from_id(&a.id()).unwrap(), a, "{}", a.id());
         }
@@ -454,9 +534,34 @@ mod tests {
             "gan_g5x1000_d2x1024_nodrop_sgd-sgd_lr0.01",
             "gan_g5x1600_d2x1024_maybe_sgd-sgd_lr0.01",
             "gan_g5x1600_d2x1024_nodrop_sgd-sgd_lr0.010",
+            "energy_g3x800_d3x512_nodrop_adam-adam_lr0.0002_m10",
+            "energy_g3x800_d3x512_nodrop_adam-adam_lr0.0002_gp10_mi-1",
+            "energy_g3x800_d3x512_drop_adam-adam_lr0.0002_gp10_mi1",
+            "energy_g3x800_d5x512_nodrop_adam-adam_lr0.0002_gp10_mi1",
         ] {
             assert!(Arch::from_id(junk).is_err(), "{junk}");
         }
+        assert_eq!(
+            Arch::energy(1.0).id(),
+            "energy_g3x800_d3x512_nodrop_adam-adam_lr0.0002_gp10_mi1"
+        );
+    }
+
+    /// A config.toml written before the energy GAN existed (no λ fields) still parses, with
+    /// λ₁ = 10 and λ₂ = 1, and equals the same arch written now.
+    #[test]
+    fn old_arch_tables_parse_with_default_lambdas() {
+        let a = Arch::paper_best_ebgan();
+        let text = toml::to_string(&a).unwrap();
+        assert!(text.contains("lambda_gp"));
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("lambda_"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let parsed: Arch = toml::from_str(&old).unwrap();
+        assert_eq!(parsed, a);
+        assert_eq!((parsed.lambda_gp, parsed.lambda_mi), (10.0, 1.0));
     }
 
     /// Each field of `[train]` at its boundary: the last allowed value passes, the first

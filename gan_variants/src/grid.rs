@@ -100,6 +100,8 @@ fn arch(
             GRID_MARGIN
         },
         pt_weight: 0.0,
+        lambda_gp: 10.0,
+        lambda_mi: 1.0,
     }
 }
 

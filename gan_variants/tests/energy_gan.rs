@@ -263,3 +263,30 @@ fn check_moved(before: &TrainerState, after: &TrainerState) {
         }
     }
 }
+
+/// `variants::build` makes the energy GAN from a grid-style configuration: with λ₂ > 0 a
+/// trainer with an encoder in its state, with λ₂ = 0 one without; both train 3 steps with
+/// finite losses, and only the first reports a latent error.
+#[test]
+fn build_makes_the_energy_gan_with_and_without_encoder() {
+    use gan_variants::{Arch, GanConfig};
+    let dev = Cpu::seed_from_u64(0);
+    for mi in [1.0, 0.0] {
+        let cfg = GanConfig {
+            arch: Arch::energy(mi),
+            train: TrainSettings {
+                batch: 4,
+                ..settings()
+            },
+        };
+        let mut t = gan_variants::variants::build(&dev, &cfg, 7).unwrap();
+        let reals = vec![0.1f32; 4 * PIXELS];
+        for step in 0..3 {
+            let s = t.step(step, &reals);
+            assert!(s.is_finite(), "λ₂ = {mi}, step {step}: {s:?}");
+            assert_eq!(s.g.latent_error.is_some(), mi > 0.0);
+            assert!(s.d.grad_penalty.is_some());
+        }
+        assert_eq!(t.state().unwrap().e.is_some(), mi > 0.0);
+    }
+}

@@ -1,5 +1,6 @@
 //! The variants, each its losses in one small file: [`gan`] (Goodfellow et al. 2014),
-//! [`ebgan`] (EBGAN eqs. 1, 2, 13) and [`ebgan_pt`] (eq. 14). This file only maps a
+//! [`ebgan`] (EBGAN eqs. 1, 2, 13), [`ebgan_pt`] (eq. 14) and [`energy`] (the energy view's
+//! energy GAN: gradient penalty and MI bound). This file only maps a
 //! configuration's variant to its losses and to the discriminator that fits them (one logit or
 //! an autoencoder), then hands both networks to the one [`Harness`].
 
@@ -10,17 +11,57 @@ pub mod gan;
 
 use crate::config::{GanConfig, ImageGanConfig, VariantKind};
 use crate::harness::{stream, GanTrainer, Harness, Stream};
+use crate::nets::energy::build_energy;
 use crate::nets::image::{discriminator, generator, DiscKind};
+use crate::nets::{build_discriminator, build_generator};
+use crate::shapes::{LATENT, PIXELS};
 use dfdx::prelude::*;
 
 /// The trainer of a fully connected configuration (the MNIST grid), initialised from `seed`.
+/// The energy GAN's U is the energy network ([`crate::nets::energy::build_energy`], D's
+/// layers and width, Glorot initialisation); its encoder E (when λ₂ > 0) is the MLP family's
+/// discriminator body with `LATENT` outputs, D's layers and width, G's optimiser, drawn from
+/// the InitD stream after U.
 pub fn build(dev: &Cpu, cfg: &GanConfig, seed: u64) -> Result<Box<dyn GanTrainer>, String> {
     let (a, t) = (&cfg.arch, &cfg.train);
+    a.validate()?;
     let ebgan = ebgan::Ebgan {
         margin: a.margin,
         norm: t.energy,
     };
     Ok(match a.variant {
+        VariantKind::Energy => {
+            let g = build_generator(
+                dev,
+                a.n_layer_g,
+                a.size_g,
+                a.optim_g,
+                a.lr,
+                t,
+                &mut stream(seed, Stream::InitG, 0),
+            )?;
+            let mut rng = stream(seed, Stream::InitD, 0);
+            let u =
+                build_energy::<PIXELS>(dev, a.n_layer_d, a.size_d, a.optim_d, a.lr, t, &mut rng)?;
+            let e = if a.lambda_mi != 0.0 {
+                Some(build_discriminator::<LATENT>(
+                    dev,
+                    a.n_layer_d,
+                    a.size_d,
+                    a.optim_g,
+                    a.lr,
+                    t,
+                    &mut rng,
+                )?)
+            } else {
+                None
+            };
+            let losses = energy::EnergyGan {
+                lambda_gp: a.lambda_gp,
+                lambda_mi: a.lambda_mi,
+            };
+            Box::new(Harness::with_encoder(dev, g, u, e, t, None, losses, seed)?)
+        }
         VariantKind::Gan => Box::new(Harness::new(dev, a, t, gan::Gan, seed)?),
         VariantKind::Ebgan => Box::new(Harness::new(dev, a, t, ebgan, seed)?),
         VariantKind::EbganPt => Box::new(Harness::new(
@@ -120,5 +161,8 @@ fn image_trainer<const X: usize>(
             },
             seed,
         )?),
+        VariantKind::Energy => {
+            return Err("the energy GAN has no convolutional energy network yet (MNIST, fully connected: `ebgan gan run`)".into())
+        }
     })
 }
