@@ -143,8 +143,15 @@ fn check_status(path: &Path, status: &str, steps: u64) -> Result<bool> {
 /// The rows of a Table 2 `final.csv` with [`FINAL_COLUMNS`], or without its last column `cpu`
 /// (runs made before it existed; `cpu` is then empty). The error names the current columns.
 fn read_final_rows(path: &Path) -> Result<Vec<FinalRow>> {
-    read_rows(path, &FINAL_COLUMNS)
-        .or_else(|e| read_rows(path, &FINAL_COLUMNS[..FINAL_COLUMNS_NO_CPU]).map_err(|_| e))
+    let old = &FINAL_COLUMNS[..FINAL_COLUMNS_NO_CPU];
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let first = text.lines().next().unwrap_or("");
+    if first.split(',').eq(old.iter().copied()) {
+        read_rows(path, old)
+    } else {
+        read_rows(path, &FINAL_COLUMNS)
+    }
 }
 
 /// The one row of a Table 2 run's `final.csv`, checked against the run's config: one row;
@@ -409,6 +416,15 @@ mod tests {
         );
         let e = format!("{:#}", read_final_rows(&bad).unwrap_err());
         assert!(e.contains("bad.csv") && e.contains("code,cpu"), "{e}");
+        // A malformed row of an old file is reported as such, not as a column mismatch.
+        let junk = dir.join("junk.csv");
+        std::fs::write(
+            &junk,
+            format!("{head}\nln,100,1,quick,4000,abc,164.4,ok,x\n"),
+        )
+        .unwrap();
+        let e = format!("{:#}", read_final_rows(&junk).unwrap_err());
+        assert!(e.contains("malformed"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

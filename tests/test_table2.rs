@@ -205,7 +205,7 @@ fn runs_of_another_build_are_reported() {
         .join("final.csv");
     let text = std::fs::read_to_string(&path)
         .unwrap()
-        .replace(",test\n", ",abc123\n");
+        .replace(",test,", ",abc123,");
     std::fs::write(&path, text).unwrap();
     let t = aggregate(&layout, "golden", false).unwrap();
     assert_eq!(t.majority_build.as_deref(), Some("test"));
