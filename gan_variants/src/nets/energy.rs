@@ -198,10 +198,7 @@ impl<const I: usize, const W: usize, const H: usize> Net<I, 1> for Trainable<Ene
         self.net.num_trainable_params()
     }
     fn layer_stats(&self) -> Vec<(f64, f64)> {
-        fn stats(w: Vec<f32>, b: Vec<f32>) -> (f64, f64) {
-            let rms = (w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
-            (rms, b.iter().fold(0f64, |m, v| m.max(v.abs() as f64)))
-        }
+        use super::layer_weight_stats as stats;
         let n = &self.net;
         let mut out = vec![stats(n.input.weight.as_vec(), n.input.bias.as_vec())];
         for l in n.hidden.modules.iter() {

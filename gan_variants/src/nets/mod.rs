@@ -256,6 +256,13 @@ pub trait Net<const I: usize, const O: usize> {
     fn set_state(&mut self, state: &NetState) -> Result<(), String>;
 }
 
+/// (Root-mean-square of the weights `w`, largest |bias| of `b`): one layer's entry of
+/// [`Net::layer_stats`].
+pub(crate) fn layer_weight_stats(w: Vec<f32>, b: Vec<f32>) -> (f64, f64) {
+    let rms = (w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+    (rms, b.iter().fold(0f64, |m, v| m.max(v.abs() as f64)))
+}
+
 /// Population statistics of `net` from batches of inputs: per batch-norm layer, the mean of
 /// the batches' means and the mean of their (biased) variances plus the variance of their
 /// means, each batch weighted by its rows (at the first normalised layer exactly the
