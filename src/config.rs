@@ -387,6 +387,10 @@ pub fn resolve_with(
             .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
         Ok((f.ladder, f.protocol.scaled(s).lr_scaled(r)))
     };
+    let model_file = configs.join(match model {
+        Model::Ln => "ln.toml",
+        Model::LnMatched | Model::EbganLn => "ebgan-ln.toml",
+    });
     let (ladder, ln, ebgan_ln) = match model {
         Model::Ln => {
             let path = configs.join("ln.toml");
@@ -406,8 +410,9 @@ pub fn resolve_with(
     };
     if labels < ladder.batch_size {
         bail!(
-            "invalid setting: --labels = {labels} does not fill one labeled batch of ladder.batch_size = {}",
-            ladder.batch_size
+            "invalid setting: ladder.batch_size = {} in {} must be at most --labels = {labels} (the labeled rows of one batch)",
+            ladder.batch_size,
+            model_file.display()
         );
     }
     let split = over.split.unwrap_or_default();

@@ -70,6 +70,14 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "ladder.batch_size",
         "ln",
     ),
+    // Valid alone, but more labeled rows per batch than --labels (found by the fuzz test).
+    (
+        "ln.toml",
+        "batch_size = 100",
+        "batch_size = 101",
+        "ladder.batch_size",
+        "ln",
+    ),
     (
         "ebgan-ln.toml",
         "margin = 16.0",

@@ -49,9 +49,13 @@ fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
     diff / (scale + 1e-30)
 }
 
-/// Measured: largest relative difference 2.4e-6 over all tensors, combinators and BN modes
-/// (float rounding in another summation order); the bound leaves a margin of 40.
-const TOLERANCE: f32 = 1e-4;
+/// Float rounding between two summation orders (the kernels call gemm 0.19, the reference
+/// dfdx's gemm 0.15; their blockings differ by processor). Largest relative difference over
+/// all tensors, combinators and BN modes, measured: 2.4e-6 on an Intel AVX2 machine, 1.7e-4
+/// on an AMD EPYC with AVX-512 (gradients that are sums over rows with cancellation, relative
+/// to the tensor's largest element). The bound leaves a margin of 6 over the larger; the
+/// controls (another noise draw) differ by ≥ 0.47 on every non-zero tensor, 470× the bound.
+const TOLERANCE: f32 = 1e-3;
 
 const LAB: usize = 4;
 const UNL: usize = 6;
@@ -79,8 +83,11 @@ fn case(kind: CombinatorKind, bn: BnGroups) -> Case {
     }
 }
 
-/// The D-step loss CE + mean_real E + mean_fake [m − E]⁺ by the reference, with m the median
-/// fake energy (so the hinge is active for some fakes and not for others).
+/// The D-step loss CE + mean_real E + mean_fake [m − E]⁺ by the reference, with m halfway
+/// between the two middle fake energies, so the hinge is active for some fakes and not for
+/// others, and no fake sits at its kink (m equal to a fake's energy made the comparison depend
+/// on which side of the kink each implementation's rounding put that fake: it failed on an
+/// AVX-512 machine with every gradient off by ≈ 0.4).
 fn reference_d(c: &Case, noise: &LayerNoise) -> (f32, Vec<f32>, f32, Vec<Vec<f32>>) {
     let dev: Cpu = Default::default();
     let mut y = vec![0f32; LAB * CLASSES];
@@ -110,7 +117,7 @@ fn reference_d(c: &Case, noise: &LayerNoise) -> (f32, Vec<f32>, f32, Vec<Vec<f32
     let energies = run(false).energy.as_vec();
     let mut fake: Vec<f32> = energies[UNL..].to_vec();
     fake.sort_by(f32::total_cmp);
-    let m = fake[FAKE / 2];
+    let m = 0.5 * (fake[FAKE / 2 - 1] + fake[FAKE / 2]);
     let out = run(true);
     let ce = out.ce.unwrap();
     let real = out.energy.with_empty_tape().slice((0..UNL,)).mean();
@@ -237,6 +244,7 @@ fn d_step_pass_matches_the_reference() {
                 .zip(&other_grads)
                 .filter(|(r, o)| rel_diff(&ws.grad[(*r).clone()], o) >= TOLERANCE)
                 .count();
+
             assert!(
                 differs > 80,
                 "{kind:?} {bn:?}: only {differs} tensors see another noise"
@@ -312,7 +320,10 @@ fn g_step_input_gradient_matches_the_reference() {
             );
             out.energy.mean().backward().get(&input).as_vec()
         };
-        assert!(rel_diff(&ws.input_grad, &detached) > 100.0 * TOLERANCE);
+        // Measured on the AVX-512 machine: 0.087 (gauss) and 0.23 (sig), 87× and 230× the
+        // bound, against 3.8e-5 and 3.1e-5 for the pass itself.
+        let ctrl = rel_diff(&ws.input_grad, &detached);
+        assert!(ctrl > TOLERANCE, "{kind:?} detached control: {ctrl}");
     }
 }
 
