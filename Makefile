@@ -11,6 +11,8 @@
 #   make classifier                                   the MNIST classifier that scores samples
 #   make faces [PROFILE=quick|paper|smoke]            DCGAN vs EBGAN vs EBGAN-PT on faces, margin
 #     make features | face-runs | face-table            sweep, FID/KID table (configs/images.toml)
+#   make energy [PROFILE=quick|paper|smoke]           energy GAN with/without the MI term, then
+#                                                     Langevin/MALA in z (configs/energy.toml)
 #
 # Each run is its own target (its final.csv), so the table runs JOBS at a time, finished runs
 # are skipped, and an interrupted table resumes (a run resumes from its last checkpoint).
@@ -86,7 +88,7 @@ results/tuning/%/final.csv: | build
 	  --labels $(patsubst labels%,%,$(word 4,$(subst /, ,$*))) \
 	  --seed $(patsubst seed%,%,$(word 5,$(subst /, ,$*)))
 
-.PHONY: features faces face-runs face-table data-fashion tuning tuning-runs runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
+.PHONY: energy energy-runs features faces face-runs face-table data-fashion tuning tuning-runs runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
 
 # A prebuilt binary (BIN=...) is used as it is, e.g. on a cluster or for a long background table.
 build:
@@ -234,3 +236,16 @@ gans:
 	$(MAKE) --no-print-directory grid margins named
 	$(MAKE) --no-print-directory parzen
 	$(MAKE) --no-print-directory gan-figures
+
+# The energy view of GANs (issue 18, spec energy-gan-mcmc.md): every (λ₂, seed) of the profile
+# is its own target results/energy/<profile>/<id>/seed<S>/final.csv (seed-major), then the
+# table and figures results/energy_<profile>.{md,csv} and energy_<profile>_*.png.
+energy: build $(CLASSIFIER)
+	-@$(MAKE) --no-print-directory -k -j$(JOBS) energy-runs \
+	  ENERGY_RUNS="$$($(BIN) energy list --profile $(PROFILE))"
+	$(BIN) energy table --profile $(PROFILE)
+
+energy-runs: $(foreach r,$(ENERGY_RUNS),results/energy/$(r)/final.csv)
+
+results/energy/%/final.csv: | build
+	$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) energy run --run $*

@@ -37,6 +37,9 @@ pub enum Command {
     Gan(cmd::gan::Args),
     /// The image experiments: the FID feature network and DCGAN vs EBGAN(-PT) on faces.
     Images(cmd::images::Args),
+    /// The energy view of GANs on MNIST: the energy GAN with and without the MI term, and
+    /// Langevin / MALA sampling in its latent space.
+    Energy(cmd::energy::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(a) => cmd::data::main(a),
         Command::Status(a) => cmd::status::main(a),
         Command::Images(a) => cmd::images::main(a),
+        Command::Energy(a) => cmd::energy::main(a),
     }
 }
 

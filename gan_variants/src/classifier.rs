@@ -161,6 +161,15 @@ impl Classifier {
         dev.tensor_from_vec(patches(images), (n * GRID * GRID, Const))
     }
 
+    /// The hidden layer after ReLU, (N, HIDDEN).
+    fn hidden<T: Tape<f32, Cpu>>(&self, p: Rows<PATCH, T>) -> Rows<HIDDEN, T> {
+        let n = p.shape().0 / (GRID * GRID);
+        let maps = self.conv.forward(p).relu();
+        let maps2 = self.conv2.forward(hidden_patches(maps)).relu();
+        let flat = maps2.reshape_like(&(n, Const::<FEATURES>));
+        self.fc.forward(flat).relu()
+    }
+
     fn logits<T: Tape<f32, Cpu>>(
         &self,
         p: Rows<PATCH, T>,
@@ -168,10 +177,7 @@ impl Classifier {
     ) -> Rows<CLASSES, T> {
         let n = p.shape().0 / (GRID * GRID);
         let dev = p.device().clone();
-        let maps = self.conv.forward(p).relu();
-        let maps2 = self.conv2.forward(hidden_patches(maps)).relu();
-        let flat = maps2.reshape_like(&(n, Const::<FEATURES>));
-        let mut h = self.fc.forward(flat).relu();
+        let mut h = self.hidden(p);
         if let Some(rng) = drop {
             let mask: Vec<f32> = (0..n * HIDDEN)
                 .map(|_| if rng.gen::<bool>() { 2.0 } else { 0.0 })
@@ -189,6 +195,17 @@ impl Classifier {
         for chunk in images.chunks(500 * PIXELS) {
             let l = self.logits(Self::patch_rows(&dev, chunk), None);
             out.extend(l.log_softmax::<Axis<1>>().as_vec());
+        }
+        out
+    }
+
+    /// The features of the FID on MNIST: the last hidden layer (after ReLU), N × [`HIDDEN`]
+    /// values for images (N × 1024, [−1, 1]), evaluated in batches of 500.
+    pub fn features(&self, images: &[f32]) -> Vec<f32> {
+        let dev = self.conv.weight.device().clone();
+        let mut out = Vec::with_capacity(images.len() / PIXELS * HIDDEN);
+        for chunk in images.chunks(500 * PIXELS) {
+            out.extend(self.hidden(Self::patch_rows(&dev, chunk)).as_vec());
         }
         out
     }

@@ -32,6 +32,8 @@ pub enum Stream {
     DataOrder = 17,
     /// Latent MCMC (counter: chain step), [`crate::sampling`].
     Mcmc = 18,
+    /// z of the batches that give G's population batch-norm statistics (counter: batch).
+    PopulationStats = 19,
 }
 
 /// The random stream (seed, key, counter).
@@ -102,6 +104,11 @@ pub trait Losses<const X: usize, const O: usize> {
     }
     /// Whether the G step needs an encoder E: x → z trained with G ([`DiscOut::latent`]).
     fn needs_encoder(&self) -> bool {
+        false
+    }
+    /// Whether D is an energy U(x) with one output whose e^{−U} G samples, so that
+    /// U(G(z)) is a latent energy ([`GanTrainer::latent_model`]; the energy GAN).
+    fn scalar_energy(&self) -> bool {
         false
     }
 }
@@ -202,7 +209,18 @@ pub trait GanTrainer {
     fn state(&mut self) -> Result<TrainerState, String>;
     /// Restores [`GanTrainer::state`] of a trainer of the same configuration.
     fn set_state(&mut self, state: &TrainerState) -> Result<(), String>;
+    /// The latent energy U(G(z)) (+ ½‖z‖² with `prior`) of a variant whose D is an energy
+    /// ([`Losses::scalar_energy`]), G in inference mode with population statistics pooled
+    /// over [`POPULATION_BATCHES`] batches of the training size from the stream
+    /// (seed, PopulationStats); None for other variants.
+    fn latent_model(&self, _prior: bool) -> Option<Box<dyn crate::sampling::LatentModel + '_>> {
+        None
+    }
 }
+
+/// Batches of z whose pooled batch-norm statistics are G's population statistics
+/// ([`GanTrainer::latent_model`]): 20 × the batch size (1,280 rows at batch 64).
+pub const POPULATION_BATCHES: u64 = 20;
 
 /// What a checkpoint holds of a trainer: G and D with their optimisers. Every random draw of
 /// step t comes from streams keyed by (seed, t), so this is all a resumed run needs to continue
@@ -419,6 +437,27 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, 
             }
         }
         stats
+    }
+
+    fn latent_model(&self, prior: bool) -> Option<Box<dyn crate::sampling::LatentModel + '_>> {
+        if !self.losses.scalar_energy() || O != 1 {
+            return None;
+        }
+        let b = self.train.batch;
+        let batches = (0..POPULATION_BATCHES).map(|c| {
+            normal_rows::<LATENT>(
+                &self.dev,
+                &mut stream(self.seed, Stream::PopulationStats, c),
+                b,
+            )
+        });
+        let g_stats = crate::nets::population_stats(self.g.as_ref(), batches);
+        Some(Box::new(crate::sampling::GanLatentEnergy {
+            g: self.g.as_ref(),
+            g_stats,
+            u: self.d.as_ref(),
+            prior,
+        }))
     }
 
     fn samples(&self, n: usize, counter: u64) -> Vec<f32> {

@@ -90,6 +90,23 @@ pub fn run_chains<E: LatentEnergy + ?Sized>(
     kind: Kind,
     seed: u64,
 ) -> ChainStats {
+    run_chains_from(energy, z, eps, 0..steps, kind, seed)
+}
+
+/// [`run_chains`] for the chain steps `ts` (draws from the streams (seed, t), t ∈ `ts`): a
+/// chain run in pieces 0..a, a..b gives the same z as one run 0..b.
+///
+/// # Panics
+/// As [`run_chains`].
+pub fn run_chains_from<E: LatentEnergy + ?Sized>(
+    energy: &E,
+    z: &mut [f32],
+    eps: f64,
+    ts: std::ops::Range<u64>,
+    kind: Kind,
+    seed: u64,
+) -> ChainStats {
+    let steps = ts.end.saturating_sub(ts.start);
     assert!(eps > 0.0 && eps.is_finite(), "ε must be positive");
     let d = energy.dim();
     assert!(
@@ -102,7 +119,7 @@ pub fn run_chains<E: LatentEnergy + ?Sized>(
     let mut mean_energy = Vec::with_capacity(steps as usize);
     let (h, s) = (eps / 2.0, eps.sqrt());
     let mut proposal = vec![0f32; z.len()];
-    for t in 0..steps {
+    for t in ts {
         let mut rng = stream(seed, Stream::Mcmc, t);
         for i in 0..z.len() {
             let xi: f64 = rng.sample(StandardNormal);
@@ -172,39 +189,54 @@ impl LatentEnergy for Quadratic {
     }
 }
 
+/// A latent energy whose z can be turned into images: what the MCMC experiments need of a
+/// trained model (spec energy-gan-mcmc.md, "What to show").
+pub trait LatentModel: LatentEnergy {
+    /// The images G(z) (rows of the image width, in [−1, 1]) for the rows of `z`, computed as
+    /// the energy sees them (for [`GanLatentEnergy`]: G with its population statistics, so a
+    /// sample does not depend on the other rows).
+    fn decode(&self, z: &[f32]) -> Vec<f32>;
+}
+
 /// E(z) = U(G(z)) (+ ½‖z‖² with `prior`, the default of the spec): the latent energy of a
 /// trained energy GAN (spec energy-gan-mcmc.md, "Sampling in latent space"). G runs with the
 /// fixed batch-norm statistics `g_stats` (from [`crate::nets::population_stats`]), so E is a
 /// function of each z alone, not of the other chains; ∇_z E by dfdx's backward pass through
 /// G (tanh output) and U. Taking U(G(z)) as the energy of z is an approximation, exact only
 /// for a volume-preserving G (the spec's caveat). U must have no batch norm (the energy
-/// network has none): it runs with no statistics.
-pub struct GanLatentEnergy<'a, const X: usize> {
+/// network has none): it runs with no statistics. U has `O` = 1 output (a row's energy is the
+/// sum of its outputs, which is that one value).
+pub struct GanLatentEnergy<'a, const X: usize, const O: usize = 1> {
     pub g: &'a dyn Net<LATENT, X>,
-    pub g_stats: &'a [ColumnStats],
-    pub u: &'a dyn Net<X, 1>,
+    pub g_stats: Vec<ColumnStats>,
+    pub u: &'a dyn Net<X, O>,
     /// Add the prior's energy ½‖z‖² (keeps chains where G was trained).
     pub prior: bool,
 }
 
-impl<const X: usize> LatentEnergy for GanLatentEnergy<'_, X> {
+fn latent_rows(z: &[f32]) -> Rows<LATENT> {
+    Cpu::default().tensor_from_vec(z.to_vec(), (z.len() / LATENT, Const))
+}
+
+impl<const X: usize, const O: usize> LatentEnergy for GanLatentEnergy<'_, X, O> {
     fn dim(&self) -> usize {
         LATENT
     }
 
     fn energy_and_grad(&self, z: &[f32]) -> (Vec<f64>, Vec<f32>) {
-        let n = z.len() / LATENT;
-        let dev = Cpu::default();
-        let zt: Rows<LATENT> = dev.tensor_from_vec(z.to_vec(), (n, Const));
+        let zt = latent_rows(z);
         let x = self
             .g
-            .forward_population(zt.leaky_trace(), self.g_stats)
+            .forward_population(zt.leaky_trace(), &self.g_stats)
             .tanh();
         let u = self.u.forward_population(x, &[]);
-        let uv = u.as_vec();
+        let mut e: Vec<f64> = u
+            .as_vec()
+            .chunks_exact(O)
+            .map(|r| r.iter().map(|v| *v as f64).sum())
+            .collect();
         let grads = u.sum().backward();
         let mut g = grads.get(&zt).as_vec();
-        let mut e: Vec<f64> = uv.iter().map(|v| *v as f64).collect();
         if self.prior {
             for (c, row) in z.chunks_exact(LATENT).enumerate() {
                 e[c] += 0.5 * row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
@@ -214,5 +246,20 @@ impl<const X: usize> LatentEnergy for GanLatentEnergy<'_, X> {
             }
         }
         (e, g)
+    }
+}
+
+impl<const X: usize, const O: usize> LatentModel for GanLatentEnergy<'_, X, O> {
+    fn decode(&self, z: &[f32]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(z.len() / LATENT * X);
+        // In chunks: the pass is row-wise, so the chunking does not change any value.
+        for chunk in z.chunks(512 * LATENT) {
+            let x = self
+                .g
+                .forward_population(latent_rows(chunk).leaky_trace(), &self.g_stats)
+                .tanh();
+            out.extend(x.as_vec());
+        }
+        out
     }
 }

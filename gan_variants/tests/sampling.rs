@@ -179,7 +179,7 @@ mod gan_energy {
         for prior in [true, false] {
             let e = GanLatentEnergy::<PIXELS> {
                 g: &g,
-                g_stats: &stats,
+                g_stats: stats.clone(),
                 u: &u,
                 prior,
             };
@@ -214,7 +214,7 @@ mod gan_energy {
         let (g, u, stats) = setup();
         let e = GanLatentEnergy::<PIXELS> {
             g: &g,
-            g_stats: &stats,
+            g_stats: stats.clone(),
             u: &u,
             prior: true,
         };

@@ -98,6 +98,10 @@ impl<const X: usize> Losses<X, 1> for EnergyGan {
     fn needs_encoder(&self) -> bool {
         self.lambda_mi != 0.0
     }
+
+    fn scalar_energy(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -323,7 +323,7 @@ fn grid_figures(
 }
 
 /// Draws rows of 28 × 28 byte images, `per_row` per row, with a caption per row.
-fn sample_rows(path: &Path, rows: &[(String, Vec<Vec<u8>>)], per_row: usize) -> Result<()> {
+pub fn sample_rows(path: &Path, rows: &[(String, Vec<Vec<u8>>)], per_row: usize) -> Result<()> {
     // Captions are 15 px sans-serif: about 8 px per character leaves room for the longest.
     let longest = rows
         .iter()

@@ -56,6 +56,13 @@ pub struct GanCurveRow {
     pub d_real: f64,
     pub d_fake: f64,
     pub pt: Option<f64>,
+    /// Energy GAN: mean ‖∇ₓU‖² at the real rows, before λ₁ (empty for other variants and in
+    /// files written before the column existed).
+    #[serde(default)]
+    pub grad_penalty: Option<f64>,
+    /// Energy GAN with the MI term: mean ‖z − E(G(z))‖², before λ₂.
+    #[serde(default)]
+    pub latent_error: Option<f64>,
     /// I' of `curve_samples` samples at this update.
     pub i_prime: f64,
     pub wall_seconds: f64,
@@ -160,8 +167,16 @@ struct Window {
     g: f64,
     real: f64,
     fake: f64,
-    pt: f64,
-    has_pt: bool,
+    pt: Option<f64>,
+    grad_penalty: Option<f64>,
+    latent_error: Option<f64>,
+}
+
+/// Adds `v` to an optional running sum (the sum exists once a step has reported a value).
+fn add_opt(sum: &mut Option<f64>, v: Option<f32>) {
+    if let Some(v) = v {
+        *sum = Some(sum.unwrap_or(0.0) + v as f64);
+    }
 }
 
 impl Window {
@@ -171,10 +186,9 @@ impl Window {
         self.g += s.g_loss as f64;
         self.real += s.d.real.unwrap_or(f32::NAN) as f64;
         self.fake += s.d.fake.unwrap_or(f32::NAN) as f64;
-        if let Some(p) = s.g.pt {
-            self.pt += p as f64;
-            self.has_pt = true;
-        }
+        add_opt(&mut self.pt, s.g.pt);
+        add_opt(&mut self.grad_penalty, s.d.grad_penalty);
+        add_opt(&mut self.latent_error, s.g.latent_error);
     }
     fn row(&self, g_update: u64, i_prime: f64, wall: f64) -> GanCurveRow {
         let k = self.n.max(1) as f64;
@@ -184,7 +198,9 @@ impl Window {
             g_loss: self.g / k,
             d_real: self.real / k,
             d_fake: self.fake / k,
-            pt: self.has_pt.then_some(self.pt / k),
+            pt: self.pt.map(|v| v / k),
+            grad_penalty: self.grad_penalty.map(|v| v / k),
+            latent_error: self.latent_error.map(|v| v / k),
             i_prime,
             wall_seconds: wall,
         }
@@ -208,6 +224,19 @@ pub fn execute(
     classifier: &Classifier,
     out: &Path,
     extras: Extras,
+) -> Result<GanFinalRow> {
+    execute_with(cfg, data, classifier, out, extras, &mut |_| Ok(()))
+}
+
+/// [`execute`] with `after` run on the trained model of a run that did not diverge, before
+/// `final.csv` is written (so a finished run includes what `after` writes).
+pub fn execute_with(
+    cfg: &GanRunConfig,
+    data: &Mnist,
+    classifier: &Classifier,
+    out: &Path,
+    extras: Extras,
+    after: &mut dyn FnMut(&dyn gan_variants::harness::GanTrainer) -> Result<()>,
 ) -> Result<GanFinalRow> {
     let quiet = extras.quiet;
     let start = Instant::now();
@@ -300,6 +329,7 @@ pub fn execute(
                 super::parzen::estimate(&cfg.id, trainer.as_ref(), data, n, v, cfg.train_images)?;
             write_csv(&out.join("parzen.csv"), std::slice::from_ref(&row))?;
         }
+        after(trainer.as_ref())?;
     }
     write_csv(&out.join("curve.csv"), &curve)?;
     let a = &cfg.config.arch;
