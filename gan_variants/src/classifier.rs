@@ -284,6 +284,37 @@ impl ClassifierTrainer {
 mod tests {
     use super::*;
 
+    /// The FID features are the layer the logits are computed from: log-softmax of the output
+    /// layer on [`Classifier::features`] equals [`Classifier::log_probs`] (to rounding), the
+    /// features are ReLU outputs (≥ 0, some positive), and rows are independent of the batch
+    /// (one image alone gives its row of three, to rounding).
+    #[test]
+    fn features_are_the_hidden_layer_of_the_logits() {
+        let dev: Cpu = Cpu::seed_from_u64(3);
+        let c = Classifier::new(&dev);
+        let images: Vec<f32> = (0..3 * PIXELS)
+            .map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0)
+            .collect();
+        let f = c.features(&images);
+        assert_eq!(f.len(), 3 * HIDDEN);
+        assert!(f.iter().all(|v| *v >= 0.0) && f.iter().any(|v| *v > 0.0));
+        let h: Rows<HIDDEN> = dev.tensor_from_vec(f.clone(), (3, Const));
+        let lp = c.out.forward(h).log_softmax::<Axis<1>>().as_vec();
+        let want = c.log_probs(&images);
+        let gap = lp
+            .iter()
+            .zip(&want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(gap < 1e-5, "log-probs from the features differ by {gap}");
+        // Equal up to the matmul's rounding at another row count (measured ≈ 6e-8).
+        let one = c.features(&images[PIXELS..2 * PIXELS]);
+        let gap = one
+            .iter()
+            .zip(&f[HIDDEN..2 * HIDDEN])
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(gap < 1e-5, "one image alone differs by {gap}");
+    }
+
     #[test]
     fn patches_cut_the_right_pixels() {
         let img: Vec<f32> = (0..PIXELS).map(|i| i as f32).collect();

@@ -290,3 +290,61 @@ fn build_makes_the_energy_gan_with_and_without_encoder() {
         assert_eq!(t.state().unwrap().e.is_some(), mi > 0.0);
     }
 }
+
+/// A trained energy GAN is a latent model (issue 18, "Sampling in latent space"); other variants
+/// are not. Its energy with the prior is the one without plus ½‖z‖² per row, and its decoded
+/// images are in [−1, 1] and do not depend on the other rows (G with population statistics).
+/// Control: an EBGAN has no latent model.
+#[test]
+fn the_energy_gan_is_a_latent_model_and_ebgan_is_not() {
+    use gan_variants::{Arch, GanConfig};
+    let dev = Cpu::seed_from_u64(0);
+    let cfg = GanConfig {
+        arch: Arch::energy(1.0),
+        train: TrainSettings {
+            batch: 8,
+            ..settings()
+        },
+    };
+    let mut t = gan_variants::variants::build(&dev, &cfg, 7).unwrap();
+    let reals: Vec<f32> = (0..8 * PIXELS)
+        .map(|i| ((i % 5) as f32 / 2.0 - 1.0).clamp(-1.0, 1.0))
+        .collect();
+    for step in 0..3 {
+        t.step(step, &reals);
+    }
+    let with = t
+        .latent_model(true)
+        .expect("an energy GAN has a latent model");
+    let without = t.latent_model(false).unwrap();
+    let mut rng = StdRng::seed_from_u64(2);
+    let z: Vec<f32> = (0..4 * LATENT)
+        .map(|_| rng.gen_range(-2.0..2.0f32))
+        .collect();
+    let (a, _) = with.energy_and_grad(&z);
+    let (b, _) = without.energy_and_grad(&z);
+    for (c, row) in z.chunks_exact(LATENT).enumerate() {
+        let half_sq = 0.5 * row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
+        assert!(half_sq > 10.0, "a prior term large enough to see");
+        assert!(
+            (a[c] - b[c] - half_sq).abs() < 1e-6 * a[c].abs().max(1.0),
+            "row {c}: {} vs {half_sq}",
+            a[c] - b[c]
+        );
+    }
+    let x = with.decode(&z);
+    assert_eq!(x.len(), 4 * PIXELS);
+    assert!(x.iter().all(|v| (-1.0..=1.0).contains(v)));
+    let alone = with.decode(&z[2 * LATENT..3 * LATENT]);
+    let gap = alone
+        .iter()
+        .zip(&x[2 * PIXELS..3 * PIXELS])
+        .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+    assert!(gap < 1e-5, "row 2 alone differs by {gap}");
+    let ebgan = GanConfig {
+        arch: Arch::from_id("ebgan_g3x400_d3x128_drop_adam-adam_lr0.001_m10").unwrap(),
+        train: cfg.train.clone(),
+    };
+    let e = gan_variants::variants::build(&dev, &ebgan, 7).unwrap();
+    assert!(e.latent_model(true).is_none());
+}

@@ -1,0 +1,125 @@
+//! `ebgan energy …` (issue 18): a smoke run of each λ₂ end to end — its files, the sweep's
+//! invariants (Langevin accepts every proposal, MALA a fraction, the chain starts at the prior's
+//! energy, an untrained G is far above the real-vs-real FID floor), the table with both λ₂ and
+//! its figures, a finished run kept, and the `--run` form's errors.
+
+mod common;
+
+use ebgan::cmd::energy::run::{parse_run, ChainRow, ScoreRow};
+use ebgan::cmd::gan::run::{GanCurveRow, GanFinalRow};
+use ebgan::io::read_csv;
+use gan_variants::Arch;
+
+const ID1: &str = "energy_g3x800_d3x512_nodrop_adam-adam_lr0.0002_gp10_mi1";
+const ID0: &str = "energy_g3x800_d3x512_nodrop_adam-adam_lr0.0002_gp10_mi0";
+
+#[test]
+fn smoke_runs_write_the_sweep_and_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let res = results.to_str().unwrap();
+    for id in [ID1, ID0] {
+        let run = format!("smoke/{id}/seed1");
+        let (code, err) =
+            common::ebgan(&["energy", "run", "--quiet", "--run", &run, "--results", res]);
+        assert_eq!(code, 0, "{err}");
+    }
+    // The smoke profile (configs/energy.toml): ε = 0.01, T ∈ {2, 5}, 300 chains.
+    for (id, mi) in [(ID1, true), (ID0, false)] {
+        let run = results.join("energy/smoke").join(id).join("seed1");
+        let fin: Vec<GanFinalRow> = read_csv(&run.join("final.csv")).unwrap();
+        assert_eq!(fin[0].status, "ok");
+        let curve: Vec<GanCurveRow> = read_csv(&run.join("curve.csv")).unwrap();
+        assert!(curve.iter().all(|r| r.grad_penalty.is_some()));
+        assert!(curve.iter().all(|r| r.latent_error.is_some() == mi));
+        let scores: Vec<ScoreRow> = read_csv(&run.join("scores.csv")).unwrap();
+        assert_eq!(scores.len(), 1 + 2 * 2, "prior + 2 samplers × 1 ε × 2 T");
+        let prior = &scores[0];
+        assert_eq!((prior.sampler.as_str(), prior.steps), ("prior", 0));
+        // 20 updates leave G far from the data: its FID is far above the real floor.
+        assert!(prior.fid > 3.0 * prior.fid_floor, "{prior:?}");
+        for s in &scores[1..] {
+            let a = s.acceptance.unwrap();
+            match s.sampler.as_str() {
+                "langevin" => assert_eq!(a, 1.0),
+                "mala" => assert!(a > 0.0 && a <= 1.0, "{a}"),
+                other => panic!("sampler {other}"),
+            }
+            assert!(s.fid.is_finite() && s.fid_floor == prior.fid_floor);
+            assert_eq!(s.lambda_mi, if mi { 1.0 } else { 0.0 });
+        }
+        let chain: Vec<ChainRow> = read_csv(&run.join("chain.csv")).unwrap();
+        assert_eq!(chain.len(), 2 * 6, "t = 0..=5 per sampler");
+        assert_eq!(chain[0].t, 0);
+        assert_eq!(chain[0].mean_energy, prior.mean_energy);
+        let last = chain.iter().rfind(|c| c.sampler == "mala").unwrap();
+        assert_eq!(last.t, 5);
+        assert_eq!(last.mean_energy, scores[4].mean_energy);
+        for f in [
+            "config.toml",
+            "mcmc.toml",
+            "samples.csv",
+            "samples_prior.csv",
+            "samples_langevin_eps0.01.csv",
+            "samples_mala_eps0.01.csv",
+        ] {
+            assert!(run.join(f).exists(), "{f}");
+        }
+    }
+    // Finished: kept, nothing done.
+    let run = format!("smoke/{ID1}/seed1");
+    let (code, err) = common::ebgan(&["energy", "run", "--quiet", "--run", &run, "--results", res]);
+    assert_eq!(code, 0);
+    assert!(err.contains("is finished"), "{err}");
+    // The table: both λ₂, the verdict, the figures.
+    let (code, err) = common::ebgan(&["energy", "table", "--profile", "smoke", "--results", res]);
+    assert_eq!(code, 0, "{err}");
+    let md = std::fs::read_to_string(results.join("energy_smoke.md")).unwrap();
+    assert!(
+        md.contains("| 1 | 1 / 0 / 0 |") && md.contains("| 0 | 1 / 0 / 0 |"),
+        "{md}"
+    );
+    assert!(md.contains("λ₂ = 1, mala: best ε = 0.01 at T = 5"), "{md}");
+    let rows: Vec<ScoreRow> = read_csv(&results.join("energy_smoke.csv")).unwrap();
+    assert_eq!(rows.len(), 2 * 5);
+    for f in [
+        "energy_smoke_chain.png",
+        "energy_smoke_fid.png",
+        "energy_smoke_samples_mi1.png",
+        "energy_smoke_samples_mi0.png",
+    ] {
+        assert!(results.join(f).metadata().unwrap().len() > 1000, "{f}");
+    }
+}
+
+#[test]
+fn run_names_parse_and_bad_ones_are_one_error() {
+    assert_eq!(
+        parse_run(&format!("quick/{ID1}/seed3")).unwrap(),
+        ("quick".to_string(), 1.0, 3)
+    );
+    assert_eq!(parse_run(&format!("paper/{ID0}/seed1/")).unwrap().1, 0.0);
+    let ebgan = Arch::paper_best_ebgan().id();
+    for bad in [
+        format!("quick/{ID1}"),
+        format!("quick/{ID1}/3"),
+        format!("quick/{ebgan}/seed1"),
+        "quick/junk/seed1".to_string(),
+    ] {
+        let e = parse_run(&bad).unwrap_err().to_string();
+        assert!(e.contains("--run"), "{bad}: {e}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = common::ebgan(&[
+        "energy",
+        "run",
+        "--run",
+        "smoke/junk/seed1",
+        "--results",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--run"), "{err}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
