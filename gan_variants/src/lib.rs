@@ -18,6 +18,7 @@ pub mod classifier;
 pub mod grid;
 pub mod harness;
 pub mod metrics;
+pub mod optim;
 pub mod parzen;
 pub mod sampling;
 pub mod score;

@@ -9,6 +9,7 @@
 pub mod conv;
 pub mod energy;
 pub mod image;
+pub mod init;
 pub mod mlp;
 
 pub use mlp::*;
