@@ -161,7 +161,7 @@ impl Profile {
     }
 }
 
-fn distinct<T: Ord + Clone>(v: &[T]) -> bool {
+pub fn distinct<T: Ord + Clone>(v: &[T]) -> bool {
     let mut s = v.to_vec();
     s.sort();
     s.windows(2).all(|w| w[0] != w[1])
@@ -380,21 +380,22 @@ pub fn resolve_with(
     positive("--lr-scale", profile.lr_scale).map_err(flag)?;
     check_labels("--labels", labels).map_err(flag)?;
     let (s, r) = (profile.step_scale, profile.lr_scale);
-    let ebgan = || -> Result<(LadderConfig, EbganProtocol)> {
-        let path = configs.join("ebgan-ln.toml");
-        let f: ModelFile<EbganProtocol> = read_toml(&path)?;
-        f.validate()
-            .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
-        Ok((f.ladder, f.protocol.scaled(s).lr_scaled(r)))
-    };
+    // The model's file: LN-matched takes EBGAN-LN's ladder and schedule.
     let model_file = configs.join(match model {
         Model::Ln => "ln.toml",
         Model::LnMatched | Model::EbganLn => "ebgan-ln.toml",
     });
+    let ebgan = || -> Result<(LadderConfig, EbganProtocol)> {
+        let path = &model_file;
+        let f: ModelFile<EbganProtocol> = read_toml(path)?;
+        f.validate()
+            .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
+        Ok((f.ladder, f.protocol.scaled(s).lr_scaled(r)))
+    };
     let (ladder, ln, ebgan_ln) = match model {
         Model::Ln => {
-            let path = configs.join("ln.toml");
-            let f: ModelFile<LnProtocol> = read_toml(&path)?;
+            let path = &model_file;
+            let f: ModelFile<LnProtocol> = read_toml(path)?;
             f.validate()
                 .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
             (f.ladder, Some(f.protocol.scaled(s).lr_scaled(r)), None)

@@ -117,6 +117,10 @@ fn reference_d(c: &Case, noise: &LayerNoise) -> (f32, Vec<f32>, f32, Vec<Vec<f32
     let energies = run(false).energy.as_vec();
     let mut fake: Vec<f32> = energies[UNL..].to_vec();
     fake.sort_by(f32::total_cmp);
+    assert!(
+        fake[FAKE / 2] - fake[FAKE / 2 - 1] > 1e-3 * fake[FAKE / 2].abs(),
+        "the two middle fake energies must differ for m to avoid the kink"
+    );
     let m = 0.5 * (fake[FAKE / 2 - 1] + fake[FAKE / 2]);
     let out = run(true);
     let ce = out.ce.unwrap();
@@ -320,10 +324,10 @@ fn g_step_input_gradient_matches_the_reference() {
             );
             out.energy.mean().backward().get(&input).as_vec()
         };
-        // Measured on the AVX-512 machine: 0.087 (gauss) and 0.23 (sig), 87× and 230× the
-        // bound, against 3.8e-5 and 3.1e-5 for the pass itself.
+        // Measured on the AVX-512 machine: 0.087 (gauss) and 0.23 (sig), 8.7× and 23× the
+        // control's bound of 10× the tolerance, against 3.8e-5 and 3.1e-5 for the pass itself.
         let ctrl = rel_diff(&ws.input_grad, &detached);
-        assert!(ctrl > TOLERANCE, "{kind:?} detached control: {ctrl}");
+        assert!(ctrl > 10.0 * TOLERANCE, "{kind:?} detached control: {ctrl}");
     }
 }
 

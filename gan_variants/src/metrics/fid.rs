@@ -73,6 +73,12 @@ pub fn fid(a: &Gaussian, b: &Gaussian) -> f64 {
     d.dot(&d) + a.cov.trace() + b.cov.trace() - 2.0 * trace_sqrt_product(&a.cov, &b.cov)
 }
 
+/// (FID, KID) between two feature sets of rows of `dim` values.
+pub fn fid_and_kid(a: &[f32], b: &[f32], dim: usize) -> Result<(f64, f64), String> {
+    let (ga, gb) = (Gaussian::fit(a, dim)?, Gaussian::fit(b, dim)?);
+    Ok((fid(&ga, &gb), kid(a, b, dim)?))
+}
+
 /// Unbiased MMD² between feature sets `x` and `y` (rows of `dim`) with the kernel
 /// (aᵀb / dim + 1)³. Errors with fewer than two rows in either set.
 pub fn kid(x: &[f32], y: &[f32], dim: usize) -> Result<f64, String> {

@@ -70,7 +70,9 @@ impl EnergyProfile {
     pub fn validate(&self) -> ladder::validate::Checked {
         use ladder::validate::{at_least, at_most_key, Invalid};
         at_least("g_updates", self.g_updates, 1)?;
-        at_least("curve_every", self.curve_every, 1)?;
+        // Curve rows score samples from the stream (seed, Samples, update): with updates ≥ 3
+        // they never reuse counters 0–2 (final scores, samples.csv, the sweep's start).
+        at_least("curve_every", self.curve_every, 3)?;
         at_least("curve_samples", self.curve_samples as u64, 1)?;
         at_least("final_samples", self.final_samples as u64, 1)?;
         // The FID's covariance of 256 classifier features needs more samples than features.
@@ -94,7 +96,7 @@ impl EnergyProfile {
         };
         list(
             "seeds",
-            !self.seeds.is_empty() && distinct(&self.seeds),
+            !self.seeds.is_empty() && crate::config::distinct(&self.seeds),
             "a non-empty list of distinct seeds",
             format!("{:?}", self.seeds),
         )?;
@@ -120,13 +122,6 @@ impl EnergyProfile {
         )?;
         Ok(())
     }
-}
-
-fn distinct(v: &[u64]) -> bool {
-    let mut s = v.to_vec();
-    s.sort_unstable();
-    s.dedup();
-    s.len() == v.len()
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -213,6 +208,7 @@ mod tests {
             p.validate().unwrap_err().key
         };
         assert_eq!(key(|p| p.g_updates = 0), "g_updates");
+        assert_eq!(key(|p| p.curve_every = 2), "curve_every");
         assert_eq!(key(|p| p.chains = 256), "chains");
         assert_eq!(key(|p| p.chains = 10_001), "chains");
         assert_eq!(key(|p| p.seeds = vec![1, 1]), "seeds");

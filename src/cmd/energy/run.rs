@@ -22,7 +22,7 @@ use crate::io::{write_atomic, write_csv};
 use anyhow::{Context, Result};
 use gan_variants::classifier::{Classifier, HIDDEN};
 use gan_variants::harness::{stream, GanTrainer, Stream};
-use gan_variants::metrics::fid::{fid, Gaussian};
+use gan_variants::metrics::fid::{fid, fid_and_kid, kid, Gaussian};
 use gan_variants::sampling::{run_chains_from, Kind, LatentModel};
 use gan_variants::score::scores;
 use gan_variants::shapes::{crop_to_28, LATENT, PIXELS};
@@ -70,6 +70,12 @@ pub struct ScoreRow {
     pub fid: f64,
     /// FID of real training images against the same reference, at the same count.
     pub fid_floor: f64,
+    /// KID (unbiased MMD², cubic kernel) against the same reference, and its real floor
+    /// (empty in files written before the column existed).
+    #[serde(default)]
+    pub kid: Option<f64>,
+    #[serde(default)]
+    pub kid_floor: Option<f64>,
     /// Seconds of chain steps to reach T (0 for the prior).
     pub seconds: f64,
 }
@@ -83,11 +89,14 @@ pub struct ChainRow {
     pub mean_energy: f64,
 }
 
-/// The scoring of a set of images: classifier scores and FID against fixed references.
+/// The scoring of a set of images: classifier scores, FID and KID against fixed references.
 pub struct Scorer<'a> {
     pub classifier: &'a Classifier,
-    pub reference: Gaussian,
-    pub floor: f64,
+    /// The reference images' features and their Gaussian.
+    pub reference: Vec<f32>,
+    pub reference_gaussian: Gaussian,
+    /// (FID, KID) of real training images against the reference.
+    pub floor: (f64, f64),
 }
 
 impl<'a> Scorer<'a> {
@@ -97,11 +106,12 @@ impl<'a> Scorer<'a> {
         let feats = |split: &crate::data::Split| {
             classifier.features(&crate::cmd::gan::padded(&split.slice(0..n)))
         };
-        let reference = Gaussian::fit(&feats(&data.test), HIDDEN).map_err(anyhow::Error::msg)?;
-        let train = Gaussian::fit(&feats(&data.train), HIDDEN).map_err(anyhow::Error::msg)?;
-        let floor = fid(&train, &reference);
+        let reference = feats(&data.test);
+        let floor =
+            fid_and_kid(&feats(&data.train), &reference, HIDDEN).map_err(anyhow::Error::msg)?;
         Ok(Self {
             classifier,
+            reference_gaussian: Gaussian::fit(&reference, HIDDEN).map_err(anyhow::Error::msg)?,
             reference,
             floor,
         })
@@ -110,8 +120,9 @@ impl<'a> Scorer<'a> {
     /// A score row (sampler fields filled by the caller) of `images`.
     fn row(&self, images: &[f32]) -> Result<ScoreRow> {
         let s = scores(&self.classifier.log_probs(images));
-        let g =
-            Gaussian::fit(&self.classifier.features(images), HIDDEN).map_err(anyhow::Error::msg)?;
+        let f = self.classifier.features(images);
+        let g = Gaussian::fit(&f, HIDDEN).map_err(anyhow::Error::msg)?;
+        let kid = kid(&f, &self.reference, HIDDEN).map_err(anyhow::Error::msg)?;
         Ok(ScoreRow {
             lambda_mi: f32::NAN,
             seed: 0,
@@ -128,8 +139,10 @@ impl<'a> Scorer<'a> {
                 .map(|c| c.to_string())
                 .collect::<Vec<_>>()
                 .join(" "),
-            fid: fid(&g, &self.reference),
-            fid_floor: self.floor,
+            fid: fid(&g, &self.reference_gaussian),
+            fid_floor: self.floor.0,
+            kid: Some(kid),
+            kid_floor: Some(self.floor.1),
             seconds: 0.0,
         })
     }
@@ -346,19 +359,14 @@ pub fn main(args: Args) -> Result<()> {
         ),
     };
     let (cfg, mcmc, _) = resolve(&args.paths, &profile, mi, seed)?;
-    if args.run.is_some()
-        && Some(&cfg.id)
-            != args
-                .run
-                .as_ref()
-                .and_then(|r| r.split('/').nth(1).map(str::to_string))
-                .as_ref()
-    {
-        anyhow::bail!(
-            "invalid setting: --run = '{}' is not canonical; its id is written {}",
-            args.run.as_deref().unwrap_or_default(),
-            cfg.id
-        );
+    if let Some(r) = &args.run {
+        // Only the canonical spelling names the folder make expects (else make reruns it).
+        let canonical = format!("{profile}/{}/seed{seed}", cfg.id);
+        if r.trim_end_matches('/') != canonical {
+            anyhow::bail!(
+                "invalid setting: --run = '{r}' is not canonical; write it as {canonical}"
+            );
+        }
     }
     let out = run_dir(&args.paths.results, &profile, &cfg.id, seed);
     if out.join("final.csv").exists() {
@@ -378,11 +386,14 @@ pub fn main(args: Args) -> Result<()> {
     let classifier = crate::cmd::gan::classifier::load_or_train(&args.paths.classifier, &data)?;
     let scorer = Scorer::new(&classifier, &data, mcmc.chains)?;
     let quiet = args.quiet;
+    // Beside config.toml from the start, so a finished run (a diverged one included) is
+    // recognised by both files.
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    write_atomic(&out.join("mcmc.toml"), toml::to_string(&mcmc)?.as_bytes())?;
     let mut after = |trainer: &dyn GanTrainer| -> Result<()> {
         let model = trainer
             .latent_model(mcmc.prior_energy)
             .context("the energy GAN has a latent energy")?;
-        write_atomic(&out.join("mcmc.toml"), toml::to_string(&mcmc)?.as_bytes())?;
         sweep(model.as_ref(), &mcmc, &scorer, (mi, cfg.seed), &out, quiet)?;
         Ok(())
     };

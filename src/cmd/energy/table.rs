@@ -55,6 +55,7 @@ fn key(r: &ScoreRow) -> Key {
 pub fn main(args: Args) -> Result<()> {
     let (_, p) = load_profile(&args.paths.configs, &args.profile)?;
     let mut by_mi: Vec<(f32, Vec<Run>, Vec<u64>)> = Vec::new();
+    let mut stale = Vec::new();
     let mut csv = Vec::new();
     for &l in &p.lambda_mi {
         let id = Arch::energy(l).id();
@@ -62,6 +63,21 @@ pub fn main(args: Args) -> Result<()> {
         for &seed in &p.seeds {
             let dir = run_dir(&args.paths.results, &args.profile, &id, seed);
             if !dir.join("final.csv").exists() {
+                missing.push(seed);
+                continue;
+            }
+            // A folder finished with other settings (another chain count, ε, length…) is not
+            // comparable: listed as stale and counted as missing, never averaged in.
+            let (cfg, mcmc, _) = super::run::resolve(&args.paths, &args.profile, l, seed)?;
+            let saved = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+            let same_cfg = saved("config.toml")
+                .and_then(|t| toml::from_str::<crate::cmd::gan::run::GanRunConfig>(&t).ok())
+                == Some(cfg);
+            let same_mcmc = saved("mcmc.toml")
+                .and_then(|t| toml::from_str::<super::run::McmcConfig>(&t).ok())
+                == Some(mcmc);
+            if !(same_cfg && same_mcmc) {
+                stale.push(dir.display().to_string());
                 missing.push(seed);
                 continue;
             }
@@ -85,7 +101,13 @@ pub fn main(args: Args) -> Result<()> {
     let results = &args.paths.results;
     let stem = format!("energy_{}", args.profile);
     write_csv(&results.join(format!("{stem}.csv")), &csv)?;
-    let md = markdown(&args.profile, &p, &by_mi);
+    let mut md = markdown(&args.profile, &p, &by_mi);
+    if !stale.is_empty() {
+        md.push_str("\nStale folders (finished with other settings than the profile's; counted as missing):\n\n");
+        for d in &stale {
+            md.push_str(&format!("- `{d}`\n"));
+        }
+    }
     write_atomic(&results.join(format!("{stem}.md")), md.as_bytes())?;
     let mut made = vec![
         results.join(format!("{stem}.csv")),
@@ -149,7 +171,7 @@ fn markdown(
          Fair comparison: both λ₂ train for the same updates with the same seeds and settings; only λ₂ differs.\n",
         p.final_samples, p.chains, p.chains, p.chains
     );
-    md.push_str("| λ₂ | runs (ok / diverged / missing) | I' | class entropy (nats, max 2.303) | FID (prior z) | FID floor |\n|---|---|---|---|---|---|\n");
+    md.push_str("| λ₂ | runs (ok / diverged / missing) | I' | class entropy (nats, max 2.303) | FID (prior z) | FID floor | KID (prior z) | KID floor |\n|---|---|---|---|---|---|---|---|\n");
     for (l, runs, missing) in by_mi {
         let ok: Vec<&Run> = runs.iter().filter(|r| r.fin.status == "ok").collect();
         let ip: Vec<f64> = ok.iter().filter_map(|r| r.fin.i_prime).collect();
@@ -159,16 +181,26 @@ fn markdown(
             .iter()
             .filter_map(|r| prior(r).map(|s| s.fid_floor))
             .collect();
+        let kid: Vec<f64> = ok
+            .iter()
+            .filter_map(|r| prior(r).and_then(|s| s.kid))
+            .collect();
+        let kid_floor: Vec<f64> = ok
+            .iter()
+            .filter_map(|r| prior(r).and_then(|s| s.kid_floor))
+            .collect();
         let _ = writeln!(
             md,
-            "| {l} | {} / {} / {} | {} | {} | {} | {} |",
+            "| {l} | {} / {} / {} | {} | {} | {} | {} | {} | {} |",
             ok.len(),
             runs.len() - ok.len(),
             missing.len(),
             pm(&ip, 3),
             pm(&ent, 3),
             pm(&fid, 2),
-            pm(&floor, 2)
+            pm(&floor, 2),
+            pm(&kid, 4),
+            pm(&kid_floor, 4)
         );
     }
     let _ = writeln!(
@@ -181,7 +213,7 @@ fn markdown(
         if p.prior_energy { " + ½‖z‖²" } else { "" },
         p.chains
     );
-    md.push_str("| λ₂ | sampler | ε | T | acceptance | mean energy | I' | class entropy | FID | ΔFID | better |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| λ₂ | sampler | ε | T | acceptance | mean energy | I' | class entropy | FID | ΔFID | better | KID |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let mut verdict = String::new();
     for (l, runs, _) in by_mi {
         let ok: Vec<&Run> = runs.iter().filter(|r| r.fin.status == "ok").collect();
@@ -189,6 +221,7 @@ fn markdown(
             continue;
         }
         let col = |f: fn(&ScoreRow) -> Option<f64>| collect(runs, f);
+        let kid = col(|s| s.kid);
         let (acc, en, ip, ent, fid) = (
             col(|s| s.acceptance),
             col(|s| Some(s.mean_energy)),
@@ -221,7 +254,7 @@ fn markdown(
             let get = |m: &BTreeMap<Key, Vec<f64>>| m.get(k).cloned().unwrap_or_default();
             let _ = writeln!(
                 md,
-                "| {l} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {l} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 k.0,
                 if k.0 == "prior" {
                     "–".into()
@@ -243,7 +276,8 @@ fn markdown(
                     "–".into()
                 } else {
                     format!("{better}/{}", d.len())
-                }
+                },
+                pm(&get(&kid), 4)
             );
         }
         let p_fid: Vec<f64> = ok.iter().filter_map(|r| prior(r).map(|s| s.fid)).collect();
@@ -256,8 +290,10 @@ fn markdown(
                 let a = acc.get(&k).map(|v| mean(v)).unwrap_or(f64::NAN);
                 let _ = writeln!(
                     verdict,
-                    "- λ₂ = {l}, {name}: best ε = {eps} at T = {t_max} (acceptance {a:.3}): FID {f:.2} against {:.2} \
+                    "- λ₂ = {l}, {name}: best of the {} ε tried = {eps} at T = {t_max} (acceptance {a:.3}; chosen on \
+                     these same seeds, so its ΔFID is optimistic — every ε is in the table): FID {f:.2} against {:.2} \
                      from the prior (ΔFID {}; lower in {better} of {} seeds) — {}.",
+                    p.eps.len(),
                     mean(&p_fid),
                     pm(&d, 2),
                     d.len(),

@@ -25,7 +25,6 @@ use anyhow::{bail, Context, Result};
 use dfdx::prelude::*;
 use gan_variants::harness::{GanTrainer, StepStats, TrainerState};
 use gan_variants::metrics::feature_net::{FeatureNet, FEATURES};
-use gan_variants::metrics::fid::{fid, kid, Gaussian};
 use gan_variants::variants::build_image;
 use gan_variants::{ImageArch, ImageGanConfig, TrainSettings, VariantKind};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -279,12 +278,7 @@ impl Scorer<'_> {
 
     /// (FID, KID) between two feature sets.
     pub fn compare(a: &[f32], b: &[f32]) -> Result<(f64, f64)> {
-        let ga = Gaussian::fit(a, FEATURES).map_err(anyhow::Error::msg)?;
-        let gb = Gaussian::fit(b, FEATURES).map_err(anyhow::Error::msg)?;
-        Ok((
-            fid(&ga, &gb),
-            kid(a, b, FEATURES).map_err(anyhow::Error::msg)?,
-        ))
+        gan_variants::metrics::fid::fid_and_kid(a, b, FEATURES).map_err(anyhow::Error::msg)
     }
 }
 
