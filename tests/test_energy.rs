@@ -35,9 +35,12 @@ fn smoke_runs_write_the_sweep_and_the_table() {
         let scores: Vec<ScoreRow> = read_csv(&run.join("scores.csv")).unwrap();
         assert_eq!(
             scores.len(),
-            1 + 2 * 2 * 2,
-            "prior + 2 samplers × 2 ε × 2 T"
+            2 + 2 * 2 * 2,
+            "prior, redraw, 2 samplers × 2 ε × 2 T"
         );
+        // The noise control: an independent prior draw, scored the same way, differs.
+        assert_eq!(scores[1].sampler, "prior-redraw");
+        assert!(scores[1].fid != scores[0].fid && scores[1].fid < 3.0 * scores[0].fid);
         let prior = &scores[0];
         assert_eq!((prior.sampler.as_str(), prior.steps), ("prior", 0));
         // 20 updates leave G far from the data: its FID is far above the real floor (measured
@@ -88,7 +91,9 @@ fn smoke_runs_write_the_sweep_and_the_table() {
     );
     assert!(md.contains("λ₂ = 1, mala: best of the 2 ε tried"), "{md}");
     let rows: Vec<ScoreRow> = read_csv(&results.join("energy_smoke.csv")).unwrap();
-    assert_eq!(rows.len(), 2 * 9);
+    assert_eq!(rows.len(), 2 * 10);
+    assert!(md.contains("| 1 | prior-redraw |"), "{md}");
+    assert!(md.contains("redraw"), "{md}");
     for f in [
         "energy_smoke_chain.png",
         "energy_smoke_fid.png",

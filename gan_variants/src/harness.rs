@@ -34,6 +34,8 @@ pub enum Stream {
     Mcmc = 18,
     /// z of the batches that give G's population batch-norm statistics (counter: batch).
     PopulationStats = 19,
+    /// An independent prior draw scored beside the chains: the FID's resampling noise.
+    PriorRedraw = 20,
 }
 
 /// The random stream (seed, key, counter).

@@ -151,11 +151,17 @@ impl<'a> Scorer<'a> {
 /// `chains` latents z ~ N(0, I) of the run's stream (seed, Samples, 2) — counters 0 and 1 are
 /// the final scores' and samples.csv's.
 pub fn prior_latents(seed: u64, chains: usize) -> Vec<f32> {
-    let mut rng = stream(seed, Stream::Samples, 2);
-    (0..chains * LATENT)
+    normal_latents(stream(seed, Stream::Samples, 2), chains)
+}
+
+fn normal_latents(mut rng: rand::rngs::StdRng, n: usize) -> Vec<f32> {
+    (0..n * LATENT)
         .map(|_| rng.sample::<f32, _>(StandardNormal))
         .collect()
 }
+
+/// The sampler name of the independent prior redraw (the noise control) in `scores.csv`.
+pub const REDRAW: &str = "prior-redraw";
 
 /// The sampler's name in the files.
 pub fn sampler_name(k: Kind) -> &'static str {
@@ -202,6 +208,17 @@ pub fn sweep(
         ..scorer.row(&images)?
     }];
     write_samples(&out.join(samples_file(None)), &first_100(&images))?;
+    // The control: another `chains` draws from the prior, scored the same way. Its distance
+    // from the prior row is the scores' resampling noise at this sample count; a chain that
+    // has mixed for long is, at worst, such a redraw.
+    let z1 = normal_latents(stream(seed, Stream::PriorRedraw, 0), mcmc.chains);
+    rows.push(ScoreRow {
+        lambda_mi,
+        seed,
+        sampler: REDRAW.into(),
+        mean_energy: energy_of(&z1),
+        ..scorer.row(&model.decode(&z1))?
+    });
     let t_max = *mcmc.steps.last().expect("validated non-empty");
     let kinds = [Kind::Langevin, Kind::Mala];
     let bar = if quiet {
