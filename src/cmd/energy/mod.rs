@@ -6,10 +6,9 @@
 pub mod run;
 pub mod table;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use gan_variants::TrainSettings;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -124,37 +123,18 @@ impl EnergyProfile {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnergyFile {
-    train: TrainSettings,
-    profiles: BTreeMap<String, EnergyProfile>,
+impl crate::cmd::gan::TrainProfile for EnergyProfile {
+    fn g_updates(&self) -> u64 {
+        self.g_updates
+    }
+    fn check(&self) -> ladder::validate::Checked {
+        self.validate()
+    }
 }
 
 /// The shared training settings (with the profile's length) and the profile `name`.
 pub fn load_profile(configs: &Path, name: &str) -> Result<(TrainSettings, EnergyProfile)> {
-    let path = configs.join("energy.toml");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let file: EnergyFile =
-        toml::from_str(&text).with_context(|| format!("malformed {}", path.display()))?;
-    let invalid =
-        |e: ladder::validate::Invalid| anyhow::anyhow!("invalid config {}: {e}", path.display());
-    for (n, p) in &file.profiles {
-        p.validate()
-            .map_err(|e| invalid(e.under(&format!("profiles.{n}"))))?;
-    }
-    let profile = file.profiles.get(name).cloned().with_context(|| {
-        format!(
-            "no profile '{name}' in {} (have: {})",
-            path.display(),
-            file.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
-        )
-    })?;
-    let mut train = file.train;
-    train.g_updates = profile.g_updates;
-    train.validate().map_err(|e| invalid(e.under("train")))?;
-    Ok((train, profile))
+    crate::cmd::gan::load_train_profile(&configs.join("energy.toml"), name)
 }
 
 /// The folder of one run.

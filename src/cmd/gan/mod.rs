@@ -97,19 +97,37 @@ impl GanProfile {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GansFile {
-    train: TrainSettings,
-    profiles: BTreeMap<String, GanProfile>,
+/// A profile of a settings file whose runs share a `[train]` table (`gans.toml`,
+/// `energy.toml`): its training length and its validation.
+pub trait TrainProfile: Clone + serde::de::DeserializeOwned {
+    /// Generator updates of a run.
+    fn g_updates(&self) -> u64;
+    /// Every field in range; errors name the key.
+    fn check(&self) -> ladder::validate::Checked;
 }
 
-/// The shared settings (with the profile's training length) and the profile.
-pub fn load_profile(configs: &Path, name: &str) -> Result<(TrainSettings, GanProfile)> {
-    let path = configs.join("gans.toml");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let file: GansFile =
+impl TrainProfile for GanProfile {
+    fn g_updates(&self) -> u64 {
+        self.g_updates
+    }
+    fn check(&self) -> ladder::validate::Checked {
+        self.validate()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfilesFile<P> {
+    train: TrainSettings,
+    profiles: BTreeMap<String, P>,
+}
+
+/// The shared `[train]` settings of the file at `path` (with the profile's training length)
+/// and its profile `name`; every profile is validated, errors name the file and key.
+pub fn load_train_profile<P: TrainProfile>(path: &Path, name: &str) -> Result<(TrainSettings, P)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: ProfilesFile<P> =
         toml::from_str(&text).with_context(|| format!("malformed {}", path.display()))?;
     let profile = file.profiles.get(name).cloned().with_context(|| {
         format!(
@@ -121,13 +139,18 @@ pub fn load_profile(configs: &Path, name: &str) -> Result<(TrainSettings, GanPro
     let invalid =
         |e: ladder::validate::Invalid| anyhow::anyhow!("invalid config {}: {e}", path.display());
     for (name, p) in &file.profiles {
-        p.validate()
+        p.check()
             .map_err(|e| invalid(e.under(&format!("profiles.{name}"))))?;
     }
     let mut train = file.train;
-    train.g_updates = profile.g_updates;
+    train.g_updates = profile.g_updates();
     train.validate().map_err(|e| invalid(e.under("train")))?;
     Ok((train, profile))
+}
+
+/// The shared settings (with the profile's training length) and the profile.
+pub fn load_profile(configs: &Path, name: &str) -> Result<(TrainSettings, GanProfile)> {
+    load_train_profile(&configs.join("gans.toml"), name)
 }
 
 /// Location flags of the GAN commands.
