@@ -13,6 +13,8 @@
 #     make features | face-runs | face-table            sweep, FID/KID table (configs/images.toml)
 #   make energy [PROFILE=quick|paper|smoke]           energy GAN with/without the MI term, then
 #                                                     Langevin/MALA in z (configs/energy.toml)
+#   make edgan [PROFILE=quick|paper|smoke]            EDGAN on CIFAR-10: the paper's ablations and
+#                                                     peers, Tables 1, 3-6 (configs/edgan.toml)
 #
 # Each run is its own target (its final.csv), so the table runs JOBS at a time, finished runs
 # are skipped, and an interrupted table resumes (a run resumes from its last checkpoint).
@@ -88,7 +90,7 @@ results/tuning/%/final.csv: | build
 	  --labels $(patsubst labels%,%,$(word 4,$(subst /, ,$*))) \
 	  --seed $(patsubst seed%,%,$(word 5,$(subst /, ,$*)))
 
-.PHONY: energy energy-runs features faces face-runs face-table data-fashion tuning tuning-runs runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
+.PHONY: edgan edgan-runs energy energy-runs features faces face-runs face-table data-fashion tuning tuning-runs runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
 
 # A prebuilt binary (BIN=...) is used as it is, e.g. on a cluster or for a long background table.
 build:
@@ -249,3 +251,17 @@ energy-runs: $(foreach r,$(ENERGY_RUNS),results/energy/$(r)/final.csv)
 
 results/energy/%/final.csv: | build
 	$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) energy run --run $*
+
+# EDGAN on CIFAR-10 (issue 19, spec conv-gans-edgan.md): every (arm, seed) of the profile is its
+# own target results/edgan/<profile>/<arm>_s<seed>/final.csv (Table 6's arms first), then the
+# tables and figures results/edgan_<profile>.{md,csv} and edgan_<profile>_table<N>.png. Needs
+# the FID network (results/features/cifar-cnn, committed; `make features` retrains it).
+edgan: build
+	-@$(MAKE) --no-print-directory -k -j$(JOBS) edgan-runs \
+	  EDGAN_RUNS="$$($(BIN) edgan list --profile $(PROFILE))"
+	$(BIN) edgan table --profile $(PROFILE)
+
+edgan-runs: $(foreach r,$(EDGAN_RUNS),results/edgan/$(r)/final.csv)
+
+results/edgan/%/final.csv: | build
+	$(if $(THREADS),RAYON_NUM_THREADS=$(THREADS)) $(BIN) edgan run --run $*

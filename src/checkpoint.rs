@@ -11,6 +11,7 @@ use crate::cmd::run::CurveRow;
 use crate::io::write_atomic;
 use anyhow::{bail, Context, Result};
 use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors};
+use gan_variants::optim::oadam::OAdam;
 use ladder::optim::AdamState;
 use ladder::train::Trainer;
 use serde::{Deserialize, Serialize};
@@ -265,71 +266,169 @@ pub fn decode_adam(b: &[u8]) -> Result<Vec<AdamState>> {
     Ok(out)
 }
 
-const NET_MAGIC: &[u8; 8] = b"EBNET1\0\0";
+const NET_MAGIC_V1: &[u8; 8] = b"EBNET1\0\0";
+const NET_MAGIC: &[u8; 8] = b"EBNET2\0\0";
 
-/// A network's parameters and optimiser state (`gan_variants::nets::NetState`) as bytes:
-/// magic, tensor count (u32), per tensor its length (u64) and values (f32, little-endian), then
-/// 1 and [`encode_adam`] of its Adam state, or 0 (no state).
-pub fn encode_net(s: &gan_variants::nets::NetState) -> Vec<u8> {
-    let mut b = NET_MAGIC.to_vec();
-    b.extend((s.params.len() as u32).to_le_bytes());
-    for p in &s.params {
-        b.extend((p.len() as u64).to_le_bytes());
-        p.iter().for_each(|v| b.extend(v.to_le_bytes()));
+/// Appends a length (u64) and the values (f32, little-endian).
+fn put_floats(b: &mut Vec<u8>, v: &[f32]) {
+    b.extend((v.len() as u64).to_le_bytes());
+    v.iter().for_each(|x| b.extend(x.to_le_bytes()));
+}
+
+/// Appends a count (u32) and [`put_floats`] of each tensor.
+fn put_tensors(b: &mut Vec<u8>, ts: &[Vec<f32>]) {
+    b.extend((ts.len() as u32).to_le_bytes());
+    ts.iter().for_each(|t| put_floats(b, t));
+}
+
+/// Optimistic Adam's state as bytes: t (u64), lr, β₁, β₂, ε (f32), then m, v and the previous
+/// direction as [`put_floats`].
+fn encode_oadam(o: &OAdam) -> Vec<u8> {
+    let mut b = o.t.to_le_bytes().to_vec();
+    for x in [o.lr, o.beta1, o.beta2, o.eps] {
+        b.extend(x.to_le_bytes());
     }
-    match &s.adam {
-        Some(a) => {
-            b.push(1);
-            b.extend(encode_adam(std::slice::from_ref(a)));
-        }
-        None => b.push(0),
+    for v in [&o.m, &o.v, &o.prev] {
+        put_floats(&mut b, v);
     }
     b
 }
 
-/// Inverse of [`encode_net`]; errors say where the bytes are wrong.
-pub fn decode_net(b: &[u8]) -> Result<gan_variants::nets::NetState> {
-    fn take<'a>(b: &'a [u8], pos: &mut usize, n: usize) -> Result<&'a [u8]> {
-        if n > b.len() - *pos {
-            bail!("network state truncated at byte {pos}");
+/// A network's parameters, optimiser state and buffers (`gan_variants::nets::NetState`) as
+/// bytes: magic `EBNET2`, the parameters as a tensor count (u32) and per tensor its length
+/// (u64) and values (f32, little-endian); an optimiser flag (0 none, 1 Adam, 2 OAdam) and,
+/// unless 0, the state's byte length (u64) and bytes ([`encode_adam`] of one state, or OAdam's
+/// t, settings, m, v, previous direction); then the buffers as the parameters. `EBNET1` files
+/// (before OAdam and buffers: Adam's bytes run to the end) still decode.
+pub fn encode_net(s: &gan_variants::nets::NetState) -> Vec<u8> {
+    let mut b = NET_MAGIC.to_vec();
+    put_tensors(&mut b, &s.params);
+    let (flag, opt) = match (&s.adam, &s.oadam) {
+        (Some(a), _) => (1u8, encode_adam(std::slice::from_ref(a))),
+        (None, Some(o)) => (2, encode_oadam(o)),
+        (None, None) => (0, Vec::new()),
+    };
+    b.push(flag);
+    if flag != 0 {
+        b.extend((opt.len() as u64).to_le_bytes());
+        b.extend(opt);
+    }
+    put_tensors(&mut b, &s.buffers);
+    b
+}
+
+/// A cursor over bytes whose errors say where they are wrong.
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if n > self.b.len() - self.pos {
+            bail!("network state truncated at byte {}", self.pos);
         }
-        *pos += n;
-        Ok(&b[*pos - n..*pos])
+        self.pos += n;
+        Ok(&self.b[self.pos - n..self.pos])
     }
-    let mut pos = 0;
-    if take(b, &mut pos, 8)? != NET_MAGIC {
-        bail!("not a network state file");
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into()?))
     }
-    let count = u32::from_le_bytes(take(b, &mut pos, 4)?.try_into()?);
-    let mut params = Vec::new();
-    for _ in 0..count {
-        let len = usize::try_from(u64::from_le_bytes(take(b, &mut pos, 8)?.try_into()?))
+    fn f32(&mut self) -> Result<f32> {
+        Ok(f32::from_le_bytes(self.take(4)?.try_into()?))
+    }
+    fn floats(&mut self) -> Result<Vec<f32>> {
+        let len = usize::try_from(self.u64()?)
             .ok()
             .and_then(|n| n.checked_mul(4))
             .context("network state: a tensor length beyond memory")?;
-        params.push(
-            take(b, &mut pos, len)?
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect(),
+        Ok(self
+            .take(len)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect())
+    }
+    fn tensors(&mut self) -> Result<Vec<Vec<f32>>> {
+        let count = u32::from_le_bytes(self.take(4)?.try_into()?);
+        (0..count).map(|_| self.floats()).collect()
+    }
+}
+
+fn one_adam(b: &[u8]) -> Result<AdamState> {
+    let mut states = decode_adam(b)?;
+    if states.len() != 1 {
+        bail!(
+            "network state: {} optimiser states, expected 1",
+            states.len()
         );
     }
-    let adam = match take(b, &mut pos, 1)?[0] {
-        0 if pos == b.len() => None,
-        0 => bail!("network state: {} bytes after the end", b.len() - pos),
-        1 => {
-            let mut states = decode_adam(&b[pos..])?;
-            if states.len() != 1 {
-                bail!(
-                    "network state: {} optimiser states, expected 1",
-                    states.len()
-                );
-            }
-            states.pop()
+    Ok(states.pop().expect("one"))
+}
+
+/// Inverse of [`encode_net`] (also of the older `EBNET1` layout); errors say where the bytes
+/// are wrong.
+pub fn decode_net(b: &[u8]) -> Result<gan_variants::nets::NetState> {
+    let mut r = Reader { b, pos: 0 };
+    let magic = r.take(8)?;
+    let v1 = magic == NET_MAGIC_V1;
+    if !v1 && magic != NET_MAGIC {
+        bail!("not a network state file");
+    }
+    let params = r.tensors()?;
+    let flag = r.take(1)?[0];
+    let (mut adam, mut oadam) = (None, None);
+    if v1 {
+        match flag {
+            0 if r.pos == b.len() => {}
+            0 => bail!("network state: {} bytes after the end", b.len() - r.pos),
+            1 => adam = Some(one_adam(&b[r.pos..])?),
+            f => bail!("network state: optimiser flag {f}"),
         }
-        f => bail!("network state: optimiser flag {f}"),
-    };
-    Ok(gan_variants::nets::NetState { params, adam })
+        return Ok(gan_variants::nets::NetState {
+            params,
+            adam,
+            oadam,
+            buffers: Vec::new(),
+        });
+    }
+    if flag > 2 {
+        bail!("network state: optimiser flag {flag}");
+    }
+    if flag != 0 {
+        let len = usize::try_from(r.u64()?).context("network state: optimiser length")?;
+        let bytes = r.take(len)?;
+        if flag == 1 {
+            adam = Some(one_adam(bytes)?);
+        } else {
+            let mut o = Reader { b: bytes, pos: 0 };
+            let t = o.u64()?;
+            let (lr, beta1, beta2, eps) = (o.f32()?, o.f32()?, o.f32()?, o.f32()?);
+            let (m, v, prev) = (o.floats()?, o.floats()?, o.floats()?);
+            if o.pos != bytes.len() || m.len() != v.len() || m.len() != prev.len() {
+                bail!("network state: inconsistent OAdam state");
+            }
+            oadam = Some(OAdam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                t,
+                m,
+                v,
+                prev,
+            });
+        }
+    }
+    let buffers = r.tensors()?;
+    if r.pos != b.len() {
+        bail!("network state: {} bytes after the end", b.len() - r.pos);
+    }
+    Ok(gan_variants::nets::NetState {
+        params,
+        adam,
+        oadam,
+        buffers,
+    })
 }
 
 #[cfg(test)]
@@ -358,6 +457,8 @@ mod tests {
                 moment1: vec![vec![0.1, 0.2, 0.3], vec![0.4]],
                 moment2: vec![vec![1.1, 1.2, 1.3], vec![1.4]],
             }),
+            oadam: None,
+            buffers: vec![vec![0.6, 0.8]],
         };
         let b = encode_net(&s);
         assert_eq!(decode_net(&b).unwrap(), s);
@@ -367,8 +468,39 @@ mod tests {
         let plain = gan_variants::nets::NetState {
             params: s.params.clone(),
             adam: None,
+            oadam: None,
+            buffers: Vec::new(),
         };
         assert_eq!(decode_net(&encode_net(&plain)).unwrap(), plain);
+        let mut o = OAdam::new(2, 4e-4, 0.5, 0.9, 1e-8);
+        o.step(&mut [1.0, 2.0], &[0.5, -0.25]);
+        let optimistic = gan_variants::nets::NetState {
+            oadam: Some(o),
+            ..plain.clone()
+        };
+        let b = encode_net(&optimistic);
+        assert_eq!(decode_net(&b).unwrap(), optimistic);
+        for cut in [1, 5, b.len() / 2] {
+            assert!(decode_net(&b[..b.len() - cut]).is_err(), "cut {cut}");
+        }
         assert!(decode_net(b"EBADAM1\0junk").is_err());
+    }
+
+    /// A file of the first layout (magic EBNET1, Adam's bytes to the end, no buffers) still
+    /// reads: checkpoints of runs in progress survive the format change.
+    #[test]
+    fn first_layout_still_decodes() {
+        let params = vec![vec![1.0f32, 2.0]];
+        let adam = AdamState {
+            t: 2,
+            moment1: vec![vec![0.1, 0.2]],
+            moment2: vec![vec![0.3, 0.4]],
+        };
+        let mut b = NET_MAGIC_V1.to_vec();
+        put_tensors(&mut b, &params);
+        b.push(1);
+        b.extend(encode_adam(std::slice::from_ref(&adam)));
+        let s = decode_net(&b).unwrap();
+        assert_eq!((s.params, s.adam, s.buffers.len()), (params, Some(adam), 0));
     }
 }

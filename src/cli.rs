@@ -40,6 +40,8 @@ pub enum Command {
     /// The energy view of GANs on MNIST: the energy GAN with and without the MI term, and
     /// Langevin / MALA sampling in its latent space.
     Energy(cmd::energy::Args),
+    /// EDGAN on CIFAR-10: the paper's ablations (Tables 1, 3, 4, 5) and peers (Table 6).
+    Edgan(cmd::edgan::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -55,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(a) => cmd::status::main(a),
         Command::Images(a) => cmd::images::main(a),
         Command::Energy(a) => cmd::energy::main(a),
+        Command::Edgan(a) => cmd::edgan::main(a),
     }
 }
 

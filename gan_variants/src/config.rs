@@ -19,6 +19,11 @@ pub enum VariantKind {
     /// The energy GAN of the energy view (spec energy-gan-mcmc.md): an energy D with a
     /// gradient penalty, G with the MI bound through an encoder ([`crate::variants::energy`]).
     Energy,
+    /// EDGAN (spec conv-gans-edgan.md, algorithm 1): GAN's losses plus λ·ρ(X, G(z)), the
+    /// conditional entropy distance, on G ([`crate::variants::edgan`]); image models only.
+    Edgan,
+    /// LSGAN (Mao et al. 2017; [`crate::variants::lsgan`]); image models only.
+    Lsgan,
 }
 
 /// Optimiser of one network.
@@ -27,6 +32,31 @@ pub enum VariantKind {
 pub enum Optim {
     Adam,
     Sgd,
+    /// Optimistic Adam (EDGAN; [`crate::optim::oadam`]), with Adam's β and ε.
+    #[serde(rename = "oadam")]
+    OAdam,
+}
+
+/// The distribution of the latent code z.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatentPrior {
+    /// N(0, I) (default; EBGAN, EDGAN's text).
+    #[default]
+    Normal,
+    /// U[−1, 1] per coordinate (the DCGAN baseline of the EDGAN paper's figure 2).
+    Uniform,
+}
+
+/// How a network's weights start (biases and β at 0, γ at 1 in every scheme).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightInit {
+    /// N(0, σ²) with σ = `TrainSettings::{g,d}_init_std` (DCGAN: 0.02; default).
+    #[default]
+    Normal,
+    /// Orthogonal, gain 1 (Saxe et al. 2014; OptimizedDCGAN; [`crate::nets::init`]).
+    Orthogonal,
 }
 
 /// The per-sample energy D(x) = f(Dec(Enc(x)) − x).
@@ -67,6 +97,9 @@ pub struct TrainSettings {
     pub bn_eps: f32,
     /// The energy norm (EBGAN variants).
     pub energy: EnergyNorm,
+    /// The prior of z (default N(0, I)).
+    #[serde(default)]
+    pub latent_prior: LatentPrior,
 }
 
 impl Default for TrainSettings {
@@ -84,6 +117,7 @@ impl Default for TrainSettings {
             sgd_momentum: 0.0,
             bn_eps: 1e-5,
             energy: EnergyNorm::L2,
+            latent_prior: LatentPrior::Normal,
         }
     }
 }
@@ -173,6 +207,106 @@ pub struct ImageArch {
     pub margin: f32,
     /// Weight of the pulling-away term (EBGAN-PT: 0.1); ignored otherwise.
     pub pt_weight: f32,
+    /// The network family ([`crate::nets::image`] for `dcgan`, [`crate::nets::edgan`] for
+    /// `edgan-dcgan`); default `dcgan`.
+    #[serde(default)]
+    pub model: ImageModel,
+    /// `edgan-dcgan` only: R311 (G without its scale-preserving (3,1,1) layers but the last)
+    /// and SN_in_P (spectral norm on D's compression layer) of OptimizedDCGAN.
+    #[serde(default)]
+    pub r311: bool,
+    #[serde(default)]
+    pub sn_in_p: bool,
+    /// `edgan-dcgan` only: SNGAN's discriminator (spectral norm on every layer, biases, no
+    /// batch norm) instead of the batch-norm one.
+    #[serde(default)]
+    pub sn_all: bool,
+    /// Values of z (compiled: 100, 128; EDGAN: 128); default 100.
+    #[serde(default = "default_latent")]
+    pub latent: usize,
+    /// Optimisers of D and G (Adam or OAdam; default Adam).
+    #[serde(default = "default_adam")]
+    pub optim_d: Optim,
+    #[serde(default = "default_adam")]
+    pub optim_g: Optim,
+    /// Weight initialisation of D and G (default N(0, σ²)).
+    #[serde(default)]
+    pub init_d: WeightInit,
+    #[serde(default)]
+    pub init_g: WeightInit,
+    /// EDGAN: λ of the conditional entropy distance on G (paper default 1); ignored otherwise.
+    #[serde(default = "default_lambda_ced")]
+    pub lambda_ced: f32,
+    /// EDGAN: which distance G is penalised with (default ρ, the paper's; `js` for its
+    /// Table 5's JS-divergence penalty).
+    #[serde(default)]
+    pub g_penalty: GPenalty,
+}
+
+/// The penalty on G of the EDGAN variant ([`crate::ops::ced`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GPenalty {
+    /// ρ(X, Y), the conditional entropy distance of paired pixels (EDGAN).
+    #[default]
+    Ced,
+    /// The Jensen–Shannon divergence between the real and generated pixel histograms.
+    Js,
+}
+
+impl Default for ImageArch {
+    /// GAN on the DCGAN family at 32 × 32 × 3: Adam 2e-4 for both networks, N(0, σ²)
+    /// initialisation, z ∈ ℝ¹⁰⁰; EBGAN margin 20 and PT weight 0.1 (the faces' values), EDGAN
+    /// λ = 1.
+    fn default() -> Self {
+        Self {
+            variant: VariantKind::Gan,
+            side: 32,
+            channels: 3,
+            lr_d: 2e-4,
+            lr_g: 2e-4,
+            margin: 20.0,
+            pt_weight: 0.1,
+            model: ImageModel::Dcgan,
+            r311: false,
+            sn_in_p: false,
+            latent: default_latent(),
+            optim_d: Optim::Adam,
+            optim_g: Optim::Adam,
+            init_d: WeightInit::Normal,
+            init_g: WeightInit::Normal,
+            lambda_ced: default_lambda_ced(),
+            g_penalty: GPenalty::Ced,
+            sn_all: false,
+        }
+    }
+}
+
+/// The image network families.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageModel {
+    /// Radford et al.'s DCGAN and the EBGAN autoencoder (EBGAN appendix C).
+    #[default]
+    Dcgan,
+    /// The DCGAN of the EDGAN paper's figure 2, with the (3,1,1) layers, and OptimizedDCGAN's
+    /// switches (`r311`, `sn_in_p`).
+    EdganDcgan,
+}
+
+/// Latent sizes with compiled image generators.
+pub const IMAGE_LATENTS: [usize; 2] = [100, 128];
+
+fn default_latent() -> usize {
+    100
+}
+
+fn default_adam() -> Optim {
+    Optim::Adam
+}
+
+fn default_lambda_ced() -> f32 {
+    1.0
 }
 
 /// A complete image run configuration.
@@ -201,7 +335,46 @@ impl ImageArch {
         positive("lr_d", self.lr_d as f64)?;
         positive("lr_g", self.lr_g as f64)?;
         non_negative("margin", self.margin as f64)?;
-        non_negative("pt_weight", self.pt_weight as f64)
+        non_negative("pt_weight", self.pt_weight as f64)?;
+        non_negative("lambda_ced", self.lambda_ced as f64)?;
+        if !IMAGE_LATENTS.contains(&self.latent) {
+            return Err(Invalid::new(
+                "latent",
+                self.latent.to_string(),
+                format!("one of the compiled latent sizes {IMAGE_LATENTS:?}"),
+            ));
+        }
+        for (key, o) in [("optim_d", self.optim_d), ("optim_g", self.optim_g)] {
+            if o == Optim::Sgd {
+                return Err(Invalid::new(
+                    key,
+                    "sgd",
+                    "adam or oadam (image runs checkpoint their optimiser state)",
+                ));
+            }
+        }
+        if self.model == ImageModel::Dcgan && (self.r311 || self.sn_in_p || self.sn_all) {
+            let key = if self.r311 {
+                "r311"
+            } else if self.sn_in_p {
+                "sn_in_p"
+            } else {
+                "sn_all"
+            };
+            return Err(Invalid::new(
+                key,
+                "true",
+                "false with model = \"dcgan\" (R311, SN_in_P and SNGAN's D are switches of model = \"edgan-dcgan\")",
+            ));
+        }
+        if self.model == ImageModel::EdganDcgan && (self.side, self.channels) != (32, 3) {
+            return Err(Invalid::new(
+                "side",
+                format!("{} (channels = {})", self.side, self.channels),
+                "32 with channels = 3 for model = \"edgan-dcgan\" (CIFAR-10)",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -235,12 +408,21 @@ impl VariantKind {
             VariantKind::Ebgan => "ebgan",
             VariantKind::EbganPt => "ebgan-pt",
             VariantKind::Energy => "energy",
+            VariantKind::Edgan => "edgan",
+            VariantKind::Lsgan => "lsgan",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Gan, Self::Ebgan, Self::EbganPt, Self::Energy]
-            .into_iter()
-            .find(|v| v.name() == s)
+        [
+            Self::Gan,
+            Self::Ebgan,
+            Self::EbganPt,
+            Self::Energy,
+            Self::Edgan,
+            Self::Lsgan,
+        ]
+        .into_iter()
+        .find(|v| v.name() == s)
     }
 }
 
@@ -249,10 +431,13 @@ impl Optim {
         match self {
             Optim::Adam => "adam",
             Optim::Sgd => "sgd",
+            Optim::OAdam => "oadam",
         }
     }
     fn parse(s: &str) -> Option<Self> {
-        [Self::Adam, Self::Sgd].into_iter().find(|o| o.name() == s)
+        [Self::Adam, Self::Sgd, Self::OAdam]
+            .into_iter()
+            .find(|o| o.name() == s)
     }
 }
 
@@ -284,6 +469,12 @@ impl Arch {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(format!("lr = {} must be positive", self.lr));
+        }
+        if matches!(self.variant, VariantKind::Edgan | VariantKind::Lsgan) {
+            return Err(format!(
+                "{} is an image variant (`ebgan edgan`), not one of the MNIST grid",
+                self.variant.name()
+            ));
         }
         if self.variant == VariantKind::Energy {
             for (k, v) in [("lambda_gp", self.lambda_gp), ("lambda_mi", self.lambda_mi)] {
@@ -374,6 +565,7 @@ impl Arch {
             VariantKind::Gan => 6,
             VariantKind::Ebgan => 7,
             VariantKind::EbganPt | VariantKind::Energy => 8,
+            VariantKind::Edgan | VariantKind::Lsgan => return Err(bad()),
         };
         if parts.len() != expected {
             return Err(bad());

@@ -7,7 +7,7 @@
 //! freshly updated D on the fakes of the last D step with their tape, so G's gradient flows
 //! through D's input and, for EBGAN, through the reconstruction target as well.
 
-use crate::config::{Arch, TrainSettings};
+use crate::config::{Arch, LatentPrior, TrainSettings};
 use crate::nets::{build_discriminator, build_generator, Dropout, Net, NetState};
 use crate::shapes::{Loss, Matrix, Rows, Traced, LATENT, PIXELS};
 use dfdx::prelude::*;
@@ -56,6 +56,10 @@ pub struct DiscOut<const X: usize, const O: usize> {
     pub input_grad: Option<Rows<X, Traced>>,
     /// In a G step with an encoder ([`Losses::needs_encoder`]): the fakes' z and E(G(z)).
     pub latent: Option<LatentPair>,
+    /// In a G step of a variant that compares the batches ([`Losses::needs_real_in_g_step`]):
+    /// the real rows of the last D step, the batch the fakes were scored against (EDGAN's
+    /// X_E of ρ(X_E, X̂_EG)); a constant.
+    pub real: Option<Rows<X>>,
 }
 
 impl<const X: usize, const O: usize> DiscOut<X, O> {
@@ -67,16 +71,17 @@ impl<const X: usize, const O: usize> DiscOut<X, O> {
             input,
             input_grad: None,
             latent: None,
+            real: None,
         }
     }
 }
 
-/// The latent codes of a G step with an encoder E: x → z.
+/// The latent codes of a G step with an encoder E: x → z, (rows, latent size).
 pub struct LatentPair {
     /// The z the fakes were generated from (a constant).
-    pub z: Rows<LATENT>,
+    pub z: Matrix,
     /// E(G(z)) on the tape of G and E.
-    pub recon: Rows<LATENT, Traced>,
+    pub recon: Matrix<Traced>,
 }
 
 /// Numbers a loss reports besides its value.
@@ -92,6 +97,8 @@ pub struct LossStats {
     pub grad_penalty: Option<f32>,
     /// The mean latent reconstruction ‖z − E(G(z))‖², before its weight (energy GAN's MI term).
     pub latent_error: Option<f32>,
+    /// The conditional entropy distance ρ(real, fake) in nats, before its weight (EDGAN's G).
+    pub ced: Option<f32>,
 }
 
 /// A variant: its discriminator loss on a stacked [real; fake] batch of images of `X` values
@@ -106,6 +113,11 @@ pub trait Losses<const X: usize, const O: usize> {
     }
     /// Whether the G step needs an encoder E: x → z trained with G ([`DiscOut::latent`]).
     fn needs_encoder(&self) -> bool {
+        false
+    }
+    /// Whether the G step needs the real batch ([`DiscOut::real`]; EDGAN's distance between the
+    /// real and the generated batch).
+    fn needs_real_in_g_step(&self) -> bool {
         false
     }
     /// Whether D is an energy U(x) with one output whose e^{−U} G samples, so that
@@ -139,10 +151,11 @@ pub fn weighted_mean(v: &[f32], w: &[f32]) -> f32 {
     v.iter().zip(w).map(|(a, b)| a * b).sum()
 }
 
-/// G(z) = tanh of the generator's output, G in training mode (batch statistics).
-pub fn generate<const X: usize>(
-    g: &dyn Net<LATENT, X>,
-    z: Rows<LATENT, Traced>,
+/// G(z) = tanh of the generator's output, G in training mode (batch statistics); z has `Z`
+/// values per row.
+pub fn generate<const Z: usize, const X: usize>(
+    g: &dyn Net<Z, X>,
+    z: Rows<Z, Traced>,
 ) -> Rows<X, Traced> {
     let rows = z.shape().0;
     g.forward(z, &[rows], None).0.tanh()
@@ -151,30 +164,34 @@ pub fn generate<const X: usize>(
 /// The G step's loss: D on the fakes *with their tape* (so the gradient reaches G through D's
 /// input and, for EBGAN, through the reconstruction target), then the variant's L_G. With an
 /// encoder, E(G(z)) joins the same tape ([`DiscOut::latent`], `z` the fakes' latent codes).
-pub fn generator_loss<const X: usize, const O: usize, L: Losses<X, O>>(
+/// `real` is the batch a variant that asks for it compares the fakes with ([`DiscOut::real`]).
+pub fn generator_loss<const X: usize, const O: usize, const Z: usize, L: Losses<X, O>>(
     d: &dyn Net<X, O>,
     losses: &L,
     fake: Rows<X, Traced>,
     drop: Option<Dropout<'_>>,
-    encoder: Option<(&dyn Net<X, LATENT>, Rows<LATENT>)>,
+    encoder: Option<(&dyn Net<X, Z>, Rows<Z>)>,
+    real: Option<Rows<X>>,
 ) -> (Loss, LossStats) {
     let rows = fake.shape().0;
     let input = fake.with_empty_tape();
     // E's branch traces with E's own gradient set, whose leaves the merged tape then keeps
     // (a leaky empty tape would let backward drop E's gradients as non-leaves).
     let latent = encoder.map(|(e, z)| LatentPair {
-        z,
+        z: z.reshape_like(&(rows, Z)),
         recon: e
             .forward(
                 fake.retaped::<NoneTape>().trace(e.alloc_grads()),
                 &[rows],
                 None,
             )
-            .0,
+            .0
+            .reshape_like(&(rows, Z)),
     });
     let (out, code) = d.forward(fake, &[rows], drop);
     losses.g_loss(DiscOut {
         latent,
+        real,
         ..DiscOut::new(out, code, input)
     })
 }
@@ -235,15 +252,16 @@ pub struct TrainerState {
     pub e: Option<NetState>,
 }
 
-/// G, D and the variant's losses, for images of `X` values and a D with `O` outputs.
-pub struct Harness<const X: usize, const O: usize, L: Losses<X, O>> {
+/// G, D and the variant's losses, for images of `X` values, a D with `O` outputs and latent
+/// codes z of `Z` values (default [`LATENT`] = 100; EDGAN: 128).
+pub struct Harness<const X: usize, const O: usize, L: Losses<X, O>, const Z: usize = LATENT> {
     losses: L,
     train: TrainSettings,
     dropout_p: Option<f32>,
-    g: Box<dyn Net<LATENT, X>>,
+    g: Box<dyn Net<Z, X>>,
     d: Box<dyn Net<X, O>>,
     /// E: x → z, trained with G ([`Losses::needs_encoder`]).
-    e: Option<Box<dyn Net<X, LATENT>>>,
+    e: Option<Box<dyn Net<X, Z>>>,
     g_grads: Gradients<f32, Cpu>,
     d_grads: Gradients<f32, Cpu>,
     seed: u64,
@@ -254,10 +272,24 @@ fn take(grads: &mut Gradients<f32, Cpu>) -> Gradients<f32, Cpu> {
     std::mem::replace(grads, Gradients::leaky())
 }
 
+#[cfg(test)]
 fn normal_rows<const N: usize>(dev: &Cpu, rng: &mut StdRng, rows: usize) -> Rows<N> {
-    let v: Vec<f32> = (0..rows * N)
-        .map(|_| rng.sample::<f32, _>(StandardNormal))
-        .collect();
+    latent_rows(dev, rng, rows, LatentPrior::Normal)
+}
+
+/// `rows` latent codes of `N` values from `prior`, drawn from `rng` row after row.
+pub fn latent_rows<const N: usize>(
+    dev: &Cpu,
+    rng: &mut StdRng,
+    rows: usize,
+    prior: LatentPrior,
+) -> Rows<N> {
+    let v: Vec<f32> = match prior {
+        LatentPrior::Normal => (0..rows * N)
+            .map(|_| rng.sample::<f32, _>(StandardNormal))
+            .collect(),
+        LatentPrior::Uniform => (0..rows * N).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+    };
     dev.tensor_from_vec(v, (rows, Const::<N>))
 }
 
@@ -304,12 +336,12 @@ impl<const O: usize, L: Losses<PIXELS, O>> Harness<PIXELS, O, L> {
     }
 }
 
-impl<const X: usize, const O: usize, L: Losses<X, O>> Harness<X, O, L> {
+impl<const X: usize, const O: usize, L: Losses<X, O>, const Z: usize> Harness<X, O, L, Z> {
     /// The harness around a built G and D of any family (dropout in D with probability
     /// `dropout_p` when given).
     pub fn from_nets(
         dev: &Cpu,
-        g: Box<dyn Net<LATENT, X>>,
+        g: Box<dyn Net<Z, X>>,
         d: Box<dyn Net<X, O>>,
         train: &TrainSettings,
         dropout_p: Option<f32>,
@@ -325,9 +357,9 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> Harness<X, O, L> {
     #[allow(clippy::too_many_arguments)]
     pub fn with_encoder(
         dev: &Cpu,
-        g: Box<dyn Net<LATENT, X>>,
+        g: Box<dyn Net<Z, X>>,
         d: Box<dyn Net<X, O>>,
-        e: Option<Box<dyn Net<X, LATENT>>>,
+        e: Option<Box<dyn Net<X, Z>>>,
         train: &TrainSettings,
         dropout_p: Option<f32>,
         losses: L,
@@ -369,7 +401,16 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> Harness<X, O, L> {
     }
 }
 
-impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, O, L> {
+impl<const X: usize, const O: usize, L: Losses<X, O>, const Z: usize> Harness<X, O, L, Z> {
+    /// `rows` latent codes from the settings' prior.
+    fn z_rows(&self, rng: &mut StdRng, rows: usize) -> Rows<Z> {
+        latent_rows(&self.dev, rng, rows, self.train.latent_prior)
+    }
+}
+
+impl<const X: usize, const O: usize, L: Losses<X, O>, const Z: usize> GanTrainer
+    for Harness<X, O, L, Z>
+{
     fn step(&mut self, t: u64, reals: &[f32]) -> StepStats {
         let b = self.train.batch;
         let k = self.train.d_steps;
@@ -378,8 +419,7 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, 
         let mut fakes = None;
         for (i, real) in reals.chunks_exact(b * X).enumerate() {
             let c = t * k as u64 + i as u64;
-            let z: Rows<LATENT> =
-                normal_rows(&self.dev, &mut stream(self.seed, Stream::Latent, c), b);
+            let z = self.z_rows(&mut stream(self.seed, Stream::Latent, c), b);
             let mut x = real.to_vec();
             if i + 1 == k {
                 // The last D step's fakes, on G's tape, are the ones the G step uses.
@@ -423,7 +463,11 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, 
         let mut rng = stream(self.seed, Stream::DropoutG, t);
         let drop = self.dropout_p.map(|p| Dropout { p, rng: &mut rng });
         let encoder = self.e.as_deref().map(|e| (e, z));
-        let (loss, s) = generator_loss(self.d.as_ref(), &self.losses, fake, drop, encoder);
+        let real = self.losses.needs_real_in_g_step().then(|| {
+            let last = &reals[(k - 1) * b * X..];
+            self.dev.tensor_from_vec(last.to_vec(), (b, Const::<X>))
+        });
+        let (loss, s) = generator_loss(self.d.as_ref(), &self.losses, fake, drop, encoder, real);
         stats.g_loss = loss.array();
         stats.g = s;
         self.g_grads = loss.backward();
@@ -442,17 +486,14 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, 
     }
 
     fn latent_model(&self, prior: bool) -> Option<Box<dyn crate::sampling::LatentModel + '_>> {
-        if !self.losses.scalar_energy() || O != 1 {
+        // The prior's energy ½‖z‖² is the normal prior's.
+        if !self.losses.scalar_energy() || O != 1 || self.train.latent_prior != LatentPrior::Normal
+        {
             return None;
         }
         let b = self.train.batch;
-        let batches = (0..POPULATION_BATCHES).map(|c| {
-            normal_rows::<LATENT>(
-                &self.dev,
-                &mut stream(self.seed, Stream::PopulationStats, c),
-                b,
-            )
-        });
+        let batches = (0..POPULATION_BATCHES)
+            .map(|c| self.z_rows(&mut stream(self.seed, Stream::PopulationStats, c), b));
         let g_stats = crate::nets::population_stats(self.g.as_ref(), batches);
         Some(Box::new(crate::sampling::GanLatentEnergy {
             g: self.g.as_ref(),
@@ -472,7 +513,7 @@ impl<const X: usize, const O: usize, L: Losses<X, O>> GanTrainer for Harness<X, 
             // would make the last samples of a count that is not a multiple of it differ in
             // kind; the unused rows of the last batch are dropped.
             let rows = b.min(n - done);
-            let z: Rows<LATENT> = normal_rows(&self.dev, &mut rng, b);
+            let z = self.z_rows(&mut rng, b);
             let x = self.g.forward_untraced(z, &[b]).tanh().as_vec();
             out.extend_from_slice(&x[..rows * X]);
             done += rows;
@@ -580,10 +621,28 @@ mod tests {
         let z: Rows<LATENT> = normal_rows(&dev, &mut StdRng::seed_from_u64(9), 4);
         let loss_at = |g: &SmallG| -> f64 {
             let fake = generate(g, z.clone().leaky_trace());
-            generator_loss(&d, &losses, fake, None, None).0.array() as f64
+            generator_loss(
+                &d,
+                &losses,
+                fake,
+                None,
+                None::<(&dyn Net<PIXELS, LATENT>, _)>,
+                None,
+            )
+            .0
+            .array() as f64
         };
         let fake = generate(&g, z.clone().trace(g.alloc_grads()));
-        let grads = generator_loss(&d, &losses, fake, None, None).0.backward();
+        let grads = generator_loss(
+            &d,
+            &losses,
+            fake,
+            None,
+            None::<(&dyn Net<PIXELS, LATENT>, _)>,
+            None,
+        )
+        .0
+        .backward();
         let analytic = grads.get(&g.net.input.weight).as_vec();
         let base = g.net.input.weight.as_vec();
         // The eight entries with the largest gradients (small ones drown in f32 noise).

@@ -206,25 +206,25 @@ pub trait LatentModel: LatentEnergy {
 /// for a volume-preserving G (the spec's caveat). U must have no batch norm (the energy
 /// network has none): it runs with no statistics. U has `O` = 1 output (a row's energy is the
 /// sum of its outputs, which is that one value).
-pub struct GanLatentEnergy<'a, const X: usize, const O: usize = 1> {
-    pub g: &'a dyn Net<LATENT, X>,
+pub struct GanLatentEnergy<'a, const X: usize, const O: usize = 1, const Z: usize = LATENT> {
+    pub g: &'a dyn Net<Z, X>,
     pub g_stats: Vec<ColumnStats>,
     pub u: &'a dyn Net<X, O>,
     /// Add the prior's energy ½‖z‖² (keeps chains where G was trained).
     pub prior: bool,
 }
 
-fn latent_rows(z: &[f32]) -> Rows<LATENT> {
-    Cpu::default().tensor_from_vec(z.to_vec(), (z.len() / LATENT, Const))
+fn latent_rows<const Z: usize>(z: &[f32]) -> Rows<Z> {
+    Cpu::default().tensor_from_vec(z.to_vec(), (z.len() / Z, Const))
 }
 
-impl<const X: usize, const O: usize> LatentEnergy for GanLatentEnergy<'_, X, O> {
+impl<const X: usize, const O: usize, const Z: usize> LatentEnergy for GanLatentEnergy<'_, X, O, Z> {
     fn dim(&self) -> usize {
-        LATENT
+        Z
     }
 
     fn energy_and_grad(&self, z: &[f32]) -> (Vec<f64>, Vec<f32>) {
-        let zt = latent_rows(z);
+        let zt = latent_rows::<Z>(z);
         let x = self
             .g
             .forward_population(zt.leaky_trace(), &self.g_stats)
@@ -238,7 +238,7 @@ impl<const X: usize, const O: usize> LatentEnergy for GanLatentEnergy<'_, X, O> 
         let grads = u.sum().backward();
         let mut g = grads.get(&zt).as_vec();
         if self.prior {
-            for (c, row) in z.chunks_exact(LATENT).enumerate() {
+            for (c, row) in z.chunks_exact(Z).enumerate() {
                 e[c] += 0.5 * row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
             }
             for (gi, zi) in g.iter_mut().zip(z) {
@@ -249,14 +249,14 @@ impl<const X: usize, const O: usize> LatentEnergy for GanLatentEnergy<'_, X, O> 
     }
 }
 
-impl<const X: usize, const O: usize> LatentModel for GanLatentEnergy<'_, X, O> {
+impl<const X: usize, const O: usize, const Z: usize> LatentModel for GanLatentEnergy<'_, X, O, Z> {
     fn decode(&self, z: &[f32]) -> Vec<f32> {
-        let mut out = Vec::with_capacity(z.len() / LATENT * X);
+        let mut out = Vec::with_capacity(z.len() / Z * X);
         // In chunks: the pass is row-wise, so the chunking does not change any value.
-        for chunk in z.chunks(512 * LATENT) {
+        for chunk in z.chunks(512 * Z) {
             let x = self
                 .g
-                .forward_population(latent_rows(chunk).leaky_trace(), &self.g_stats)
+                .forward_population(latent_rows::<Z>(chunk).leaky_trace(), &self.g_stats)
                 .tanh();
             out.extend(x.as_vec());
         }

@@ -143,7 +143,14 @@ fn g_step_gradient_matches_finite_differences() {
         };
         let fake = generate(g as &dyn Net<LATENT, PIXELS>, zt);
         let enc: (&dyn Net<PIXELS, LATENT>, Rows<LATENT>) = (e, z.clone());
-        generator_loss(&u as &dyn Net<PIXELS, 1>, &losses, fake, None, Some(enc))
+        generator_loss(
+            &u as &dyn Net<PIXELS, 1>,
+            &losses,
+            fake,
+            None,
+            Some(enc),
+            None,
+        )
     };
     let (loss, stats) = g_loss(&g, &e, true);
     assert!(stats.latent_error.unwrap() > 0.0);

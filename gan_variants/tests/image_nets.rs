@@ -250,17 +250,31 @@ fn generator_gradient_through_conv_nets_matches_finite_differences() {
     let z: Rows<LATENT> = dev.sample_normal_like(&(4, Const));
     let loss_at = |g: &TinyG| -> f64 {
         let fake = generate(g as &dyn Net<LATENT, 64>, z.clone().leaky_trace());
-        generator_loss(&d as &dyn Net<64, 64>, &losses, fake, None, None)
-            .0
-            .array() as f64
+        generator_loss(
+            &d as &dyn Net<64, 64>,
+            &losses,
+            fake,
+            None,
+            None::<(&dyn Net<64, LATENT>, _)>,
+            None,
+        )
+        .0
+        .array() as f64
     };
     let fake = generate(
         &g as &dyn Net<LATENT, 64>,
         z.clone().trace(g.net.alloc_grads()),
     );
-    let grads = generator_loss(&d as &dyn Net<64, 64>, &losses, fake, None, None)
-        .0
-        .backward();
+    let grads = generator_loss(
+        &d as &dyn Net<64, 64>,
+        &losses,
+        fake,
+        None,
+        None::<(&dyn Net<64, LATENT>, _)>,
+        None,
+    )
+    .0
+    .backward();
     let analytic = grads.get(&g.net.trunk.0.weight).as_vec();
     let base = g.net.trunk.0.weight.as_vec();
     let mut order: Vec<usize> = (0..base.len()).collect();
@@ -298,6 +312,7 @@ fn image_config(variant: VariantKind, batch: usize) -> ImageGanConfig {
             lr_g: 2e-4,
             margin: 20.0,
             pt_weight: 0.1,
+            ..Default::default()
         },
         train: TrainSettings {
             batch,

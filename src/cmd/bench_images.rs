@@ -129,6 +129,7 @@ pub fn measure(warmup: usize, steps: usize) -> Vec<Timed> {
                     lr_g: 2e-4,
                     margin: 20.0,
                     pt_weight: 0.1,
+                    ..Default::default()
                 },
                 train: TrainSettings {
                     batch: BATCH,

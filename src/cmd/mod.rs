@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_images;
 pub mod data;
+pub mod edgan;
 pub mod energy;
 pub mod gan;
 pub mod images;

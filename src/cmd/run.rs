@@ -800,18 +800,7 @@ pub fn main(args: Args) -> Result<()> {
         std::fs::remove_file(out.join("final.csv"))
             .with_context(|| format!("cannot remove {}", out.join("final.csv").display()))?;
     }
-    // Ctrl-C and SIGTERM (make, a cluster's scheduler) checkpoint at the next step boundary.
-    // A second signal while the first is being handled (a long evaluation) stops at once.
-    let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(
-            sig,
-            130,
-            std::sync::Arc::clone(&interrupt),
-        )
-        .and_then(|_| signal_hook::flag::register(sig, std::sync::Arc::clone(&interrupt)))
-        .context("cannot install the SIGINT/SIGTERM handler")?;
-    }
+    let interrupt = interrupt_on_signals()?;
     let opts = RunOptions {
         quiet: args.quiet,
         checkpoint_every: std::time::Duration::from_secs_f64(60.0 * args.checkpoint_minutes),
@@ -844,4 +833,18 @@ pub fn main(args: Args) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// A flag set by Ctrl-C and SIGTERM (make, a cluster's scheduler), which long runs check at
+/// step boundaries to checkpoint and exit 130; a second signal while the first is being handled
+/// (a long evaluation) exits at once.
+pub fn interrupt_on_signals() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    use std::sync::Arc;
+    let interrupt = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupt))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&interrupt)))
+            .context("cannot install the SIGINT/SIGTERM handler")?;
+    }
+    Ok(interrupt)
 }

@@ -24,6 +24,7 @@
 use super::{fill_normal, Affine, Bias, BnMode, Dropout, LayerNorm, Net, NoNorm, Trainable};
 use crate::ops::activation::leaky_relu;
 use crate::ops::conv::{conv2d, conv_t2d, Geometry, Mat};
+use crate::ops::spectral_norm::spectral_normalise_transposed;
 use crate::shapes::{Matrix, Rows, Traced};
 use dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
@@ -84,6 +85,16 @@ pub trait Layers {
     /// Appends one [`LayerInfo`] per layer for an input of side `side`; returns the output
     /// side, or an error naming the layer that does not fit.
     fn describe(&self, side: usize, out: &mut Vec<LayerInfo>) -> Result<usize, String>;
+    /// Appends the layers' persistent non-trainable state in order (a spectrally normalised
+    /// layer's u; nothing for the others), for a checkpoint.
+    fn buffers(&self, _out: &mut Vec<Vec<f32>>) {}
+    /// Restores [`Layers::buffers`] from `it`, in the same order.
+    fn set_buffers(&self, _it: &mut std::slice::Iter<'_, Vec<f32>>) -> Result<(), String> {
+        Ok(())
+    }
+    /// Orthogonal initialisation of every weight, gain 1 ([`crate::nets::init`]), drawn from
+    /// `rng` layer after layer.
+    fn init_orthogonal(&mut self, _rng: &mut StdRng) {}
 }
 
 /// An activation applied element-wise after the normalisation.
@@ -257,8 +268,40 @@ macro_rules! layer_impls {
                 });
                 Ok(side_out)
             }
+
+            fn init_orthogonal(&mut self, rng: &mut StdRng) {
+                orthogonal_weight($kind, &mut self.weight, CI, CO, K, rng);
+            }
         }
     };
+}
+
+/// An orthogonal `weight` in its layer's layout. A convolution's operand (k·k·C_in, C_out) is
+/// the transpose of the (C_out, C_in·k·k) matrix whose rows are made orthonormal; a transposed
+/// convolution's (C_in, k·k·C_out) is already the (C_in, C_out·k·k) matrix of the spec's pitfall
+/// (its first axis is the input channels). The order within k·k·C is a fixed permutation of
+/// the columns, which keeps the rows orthonormal.
+fn orthogonal_weight<S: Shape>(
+    kind: &str,
+    weight: &mut Tensor<S, f32, Cpu>,
+    ci: usize,
+    co: usize,
+    k: usize,
+    rng: &mut StdRng,
+) {
+    let v = if kind == "conv" {
+        let m = super::init::orthogonal(co, k * k * ci, 1.0, rng);
+        let mut t = vec![0f32; m.len()];
+        for r in 0..co {
+            for c in 0..k * k * ci {
+                t[c * co + r] = m[r * k * k * ci + c];
+            }
+        }
+        t
+    } else {
+        super::init::orthogonal(ci, k * k * co, 1.0, rng)
+    };
+    weight.copy_from(&v);
 }
 
 const fn matmul_shape(kind: &str, ci: usize, co: usize, k: usize) -> (usize, usize) {
@@ -271,6 +314,173 @@ const fn matmul_shape(kind: &str, ci: usize, co: usize, k: usize) -> (usize, usi
 
 layer_impls!(Conv, "conv", conv_out, conv2d);
 layer_impls!(ConvT, "conv_t", conv_t_out, conv_t2d);
+
+/// A convolution whose weight is spectrally normalised (Miyato et al. 2018; EDGAN's SN_in_P,
+/// SNGAN): it convolves with W/σ(W), σ from one power iteration per training pass (batch
+/// statistics, [`BnMode::Batch`]) from the persistent u, which is a checkpoint buffer
+/// ([`Layers::buffers`]); inference passes use the current u without advancing it. σ is
+/// differentiable in W ([`crate::ops::spectral_norm`]); W itself is never rescaled. u has one
+/// entry per output channel (the rows of W as (C_out, C_in·k·k)) and starts as the all-ones
+/// vector (normalised by the first iteration). Then `N` and `A` as [`Conv`].
+#[derive(Debug)]
+pub struct SnConv<
+    const CI: usize,
+    const CO: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    N,
+    A,
+    E: Dtype = f32,
+    D: Device<E> = Cpu,
+> {
+    /// (ky, kx, C_in, C_out), as [`Conv`].
+    pub weight: Tensor<(Const<K>, Const<K>, Const<CI>, Const<CO>), E, D>,
+    pub norm: N,
+    pub act: PhantomData<A>,
+    /// The power iteration's u (C_out values; empty before the first pass).
+    pub u: std::sync::Mutex<Vec<f32>>,
+}
+
+impl<
+        const CI: usize,
+        const CO: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        N,
+        A,
+        E,
+        D,
+    > Clone for SnConv<CI, CO, K, S, P, N, A, E, D>
+where
+    N: Clone,
+    E: Dtype,
+    D: Device<E>,
+{
+    fn clone(&self) -> Self {
+        Self {
+            weight: self.weight.clone(),
+            norm: self.norm.clone(),
+            act: PhantomData,
+            u: std::sync::Mutex::new(self.u.lock().expect("not poisoned").clone()),
+        }
+    }
+}
+
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, N, A, D>
+    TensorCollection<f32, D> for SnConv<CI, CO, K, S, P, N, A, f32, D>
+where
+    N: TensorCollection<f32, D>,
+    A: Activation,
+    D: Device<f32>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = SnConv<CI, CO, K, S, P, N::To<E2, D2>, A, E2, D2>;
+    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::tensor(
+                    "weight",
+                    |s| &s.weight,
+                    |s| &mut s.weight,
+                    TensorOptions::reset_to_zeros(),
+                ),
+                Self::module("norm", |s| &s.norm, |s| &mut s.norm),
+            ),
+            |(weight, norm)| SnConv {
+                weight,
+                norm,
+                act: PhantomData,
+                u: std::sync::Mutex::new(Vec::new()),
+            },
+        )
+    }
+}
+
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, N, A, T>
+    Stage<Maps<CI, T>> for SnConv<CI, CO, K, S, P, N, A>
+where
+    N: LayerNorm<CO>,
+    A: Activation,
+    T: Tape<f32, Cpu> + Merge<T>,
+{
+    type Out = Maps<CO, T>;
+    fn run(&self, m: Maps<CI, T>, pass: &Pass) -> Maps<CO, T> {
+        let g = Geometry::new(K, S, P);
+        let side = g
+            .conv_out(m.side)
+            .expect("sides checked when the network was built");
+        let rows = m.x.shape().0;
+        let n = rows / (m.side * m.side);
+        let w: Mat = self.weight.clone().reshape_like(&(K * K * CI, CO));
+        let mut u = self.u.lock().expect("not poisoned").clone();
+        if u.is_empty() {
+            u = vec![0.0; CO];
+        }
+        // W/σ on the input's tape type, so that σ's gradient reaches W in a traced pass.
+        let (w_sn, _) = spectral_normalise_transposed(w.retaped::<T>(), &mut u);
+        if matches!(pass.bn, BnMode::Batch) {
+            *self.u.lock().expect("not poisoned") = u;
+        }
+        let (w_sn, w_tape) = w_sn.split_tape();
+        let (x, x_tape) = m.x.reshape_like(&(rows, CI)).split_tape();
+        let x: Mat<T> = x.put_tape(x_tape.merge(w_tape));
+        let y = conv2d(x, &w_sn, m.side, m.side, g);
+        let y: Rows<CO, T> = y.reshape_like(&(n * side * side, Const::<CO>));
+        let y = A::apply(self.norm.apply_mode(y, &pass.rows(side), pass.eps, pass.bn));
+        Maps { x: y, side }
+    }
+}
+
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, N, A> Layers
+    for SnConv<CI, CO, K, S, P, N, A>
+where
+    N: BiasOf,
+{
+    fn describe(&self, side: usize, out: &mut Vec<LayerInfo>) -> Result<usize, String> {
+        let side_out = Geometry::new(K, S, P).conv_out(side).ok_or_else(|| {
+            format!(
+                "layer {} (spectrally normalised conv, {CI} → {CO}, kernel {K}, stride {S}, padding {P}) does not fit a {side} × {side} input",
+                out.len() + 1
+            )
+        })?;
+        out.push(LayerInfo {
+            kind: "conv",
+            c_in: CI,
+            c_out: CO,
+            kernel: K,
+            stride: S,
+            pad: P,
+            side_in: side,
+            side_out,
+            flops_per_image: 2.0 * (side_out * side_out * K * K * CI * CO) as f64,
+            weight_rms: rms(&self.weight.as_vec()),
+            bias_max: self.norm.bias_max(),
+        });
+        Ok(side_out)
+    }
+    fn buffers(&self, out: &mut Vec<Vec<f32>>) {
+        out.push(self.u.lock().expect("not poisoned").clone());
+    }
+    fn set_buffers(&self, it: &mut std::slice::Iter<'_, Vec<f32>>) -> Result<(), String> {
+        let u = it
+            .next()
+            .ok_or("the checkpoint has fewer buffers than this network")?;
+        if !(u.is_empty() || u.len() == CO) {
+            return Err(format!(
+                "a spectral norm's u has {} values, the layer {CO}",
+                u.len()
+            ));
+        }
+        *self.u.lock().expect("not poisoned") = u.clone();
+        Ok(())
+    }
+    fn init_orthogonal(&mut self, rng: &mut StdRng) {
+        orthogonal_weight("conv", &mut self.weight, CI, CO, K, rng);
+    }
+}
 
 fn rms(w: &[f32]) -> f64 {
     (w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len().max(1) as f64).sqrt()
@@ -363,6 +573,16 @@ macro_rules! tuple_layers {
             fn describe(&self, side: usize, out: &mut Vec<LayerInfo>) -> Result<usize, String> {
                 $(let side = self.$idx.describe(side, out)?;)+
                 Ok(side)
+            }
+            fn buffers(&self, out: &mut Vec<Vec<f32>>) {
+                $(self.$idx.buffers(out);)+
+            }
+            fn set_buffers(&self, it: &mut std::slice::Iter<'_, Vec<f32>>) -> Result<(), String> {
+                $(self.$idx.set_buffers(it)?;)+
+                Ok(())
+            }
+            fn init_orthogonal(&mut self, rng: &mut StdRng) {
+                $(self.$idx.init_orthogonal(rng);)+
             }
         }
     };
@@ -479,6 +699,33 @@ impl<
     }
 }
 
+/// What the builders need of a convolutional network, whatever its layers.
+pub trait ConvModel {
+    /// [`ConvNet::layers`].
+    fn describe_layers(&self) -> Result<Vec<LayerInfo>, String>;
+    /// Orthogonal initialisation of every weight ([`Layers::init_orthogonal`]).
+    fn init_orthogonal(&mut self, rng: &mut StdRng);
+}
+
+impl<
+        const I: usize,
+        const CI: usize,
+        const CM: usize,
+        const O: usize,
+        const CO: usize,
+        Tr: Layers,
+        H: Layers,
+    > ConvModel for ConvNet<I, CI, CM, O, CO, Tr, H>
+{
+    fn describe_layers(&self) -> Result<Vec<LayerInfo>, String> {
+        self.layers()
+    }
+    fn init_orthogonal(&mut self, rng: &mut StdRng) {
+        self.trunk.init_orthogonal(rng);
+        self.head.init_orthogonal(rng);
+    }
+}
+
 /// Fills every weight (every parameter of rank ≥ 2) with N(0, `std`²) from `rng`, in visiting
 /// order; biases and β stay 0, γ 1 (DCGAN's initialisation, Radford et al. 2016: σ = 0.02).
 pub fn init_weights<M: TensorCollection<f32, Cpu>>(m: &mut M, std: f32, rng: &mut StdRng) {
@@ -586,10 +833,23 @@ where
         self.net.num_trainable_params()
     }
     fn state(&mut self) -> Result<super::NetState, String> {
-        Trainable::state(self)
+        let mut s = Trainable::state(self)?;
+        self.net.trunk.buffers(&mut s.buffers);
+        self.net.head.buffers(&mut s.buffers);
+        Ok(s)
     }
     fn set_state(&mut self, state: &super::NetState) -> Result<(), String> {
-        Trainable::set_state(self, state)
+        Trainable::set_state(self, state)?;
+        let mut it = state.buffers.iter();
+        self.net.trunk.set_buffers(&mut it)?;
+        self.net.head.set_buffers(&mut it)?;
+        if it.len() != 0 {
+            return Err(format!(
+                "the checkpoint has {} buffers more than this network",
+                it.len()
+            ));
+        }
+        Ok(())
     }
     fn layer_stats(&self) -> Vec<(f64, f64)> {
         self.net

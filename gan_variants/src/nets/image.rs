@@ -26,10 +26,10 @@
 //! profiles), biases and β at 0, γ at 1.
 
 use super::conv::{
-    init_weights, Conv, ConvNet, ConvT, Identity, LayerInfo, LeakyRelu, NoiseConcat, Relu,
+    init_weights, Conv, ConvModel, ConvNet, ConvT, Identity, LeakyRelu, NoiseConcat, Relu,
 };
 use super::{Affine, Bias, Net, Trainable};
-use crate::config::{Optim, TrainSettings};
+use crate::config::{Optim, TrainSettings, WeightInit};
 use crate::shapes::LATENT;
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
@@ -198,23 +198,26 @@ pub enum DiscKind {
     AutoEncoder,
 }
 
-/// A network of the family with its optimiser, initialised from N(0, `std`²) by `rng`; errors
-/// if its layers do not fit its input.
-fn trainable<M>(
+/// A network of the family with its optimiser, its weights initialised by `init` (N(0,
+/// `std`²) or orthogonal) from `rng`; errors if its layers do not fit its input.
+pub(crate) fn trainable<M>(
     dev: &Cpu,
+    init: WeightInit,
     std: f32,
     optim: Optim,
     lr: f32,
     train: &TrainSettings,
     rng: &mut StdRng,
-    layers: impl Fn(&M) -> Result<Vec<LayerInfo>, String>,
 ) -> Result<Trainable<M>, String>
 where
-    M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>,
+    M: TensorCollection<f32, Cpu, To<f32, Cpu> = M> + ConvModel,
 {
     let mut net = M::build(dev);
-    layers(&net)?;
-    init_weights(&mut net, std, rng);
+    net.describe_layers()?;
+    match init {
+        WeightInit::Normal => init_weights(&mut net, std, rng),
+        WeightInit::Orthogonal => net.init_orthogonal(rng),
+    }
     Ok(Trainable::new(net, optim, lr, train))
 }
 
@@ -222,12 +225,12 @@ macro_rules! boxed {
     ($ty:ty, $dev:expr, $std:expr, $lr:expr, $train:expr, $rng:expr) => {
         Box::new(trainable::<$ty>(
             $dev,
+            WeightInit::Normal,
             $std,
             Optim::Adam,
             $lr,
             $train,
             $rng,
-            |n| n.layers(),
         )?)
     };
 }

@@ -7,6 +7,7 @@
 //! dropout, the optimiser wrapper and the initialisation.
 
 pub mod conv;
+pub mod edgan;
 pub mod energy;
 pub mod image;
 pub mod init;
@@ -320,6 +321,8 @@ pub fn pool_stats(chunks: &[(usize, Vec<ColumnStats>)]) -> Vec<ColumnStats> {
 pub(crate) enum Optimiser<M> {
     Adam(OwnedAdam),
     Sgd(dfdx::optim::Sgd<M, f32, Cpu>),
+    /// Optimistic Adam over the trainable values in visiting order (sized at the first step).
+    OAdam(crate::optim::oadam::OAdam),
 }
 
 /// A network's parameters (in visiting order) and its optimiser's state, for checkpoints.
@@ -327,8 +330,13 @@ pub(crate) enum Optimiser<M> {
 pub struct NetState {
     pub params: Vec<Vec<f32>>,
     /// Adam's moments; None for SGD (plain SGD has no state; SGD with momentum cannot be
-    /// checkpointed and is refused by [`Trainable::state`]).
+    /// checkpointed and is refused by [`Trainable::state`]) and for OAdam.
     pub adam: Option<AdamState>,
+    /// Optimistic Adam's state, for a network trained with it.
+    pub oadam: Option<crate::optim::oadam::OAdam>,
+    /// Persistent non-trainable state of the layers in visiting order (the power-iteration
+    /// vectors u of spectrally normalised layers); empty for most networks.
+    pub buffers: Vec<Vec<f32>>,
 }
 
 /// A network with its optimiser and batch-norm ε.
@@ -359,6 +367,13 @@ impl<M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>> Trainable<M> {
                     weight_decay: None,
                 },
             )),
+            Optim::OAdam => Optimiser::OAdam(crate::optim::oadam::OAdam::new(
+                0,
+                lr,
+                train.adam_beta1,
+                train.adam_beta2,
+                train.adam_eps,
+            )),
         };
         Trainable {
             net,
@@ -372,6 +387,7 @@ impl<M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>> Trainable<M> {
         match &mut self.opt {
             Optimiser::Adam(o) => o.cfg.lr = lr as f64,
             Optimiser::Sgd(o) => o.cfg.lr = lr as f64,
+            Optimiser::OAdam(o) => o.lr = lr,
         }
     }
 
@@ -382,6 +398,15 @@ impl<M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>> Trainable<M> {
             Optimiser::Sgd(o) => o
                 .update(&mut self.net, grads)
                 .expect("every parameter has a gradient (grads from alloc_grads)"),
+            Optimiser::OAdam(o) => {
+                let (mut theta, grad) = trainable_values(&self.net, grads);
+                if o.t == 0 && o.m.is_empty() {
+                    *o =
+                        crate::optim::oadam::OAdam::new(theta.len(), o.lr, o.beta1, o.beta2, o.eps);
+                }
+                o.step(&mut theta, &grad);
+                set_trainable_values(&mut self.net, &theta);
+            }
         };
         self.net.zero_grads(grads);
     }
@@ -390,25 +415,108 @@ impl<M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>> Trainable<M> {
     /// dfdx keeps private).
     pub fn state(&mut self) -> Result<NetState, String> {
         let params = param_values(&self.net);
-        let adam = match &mut self.opt {
-            Optimiser::Adam(o) => Some(o.state(&mut self.net)),
+        let (adam, oadam) = match &mut self.opt {
+            Optimiser::Adam(o) => (Some(o.state(&mut self.net)), None),
             Optimiser::Sgd(o) if o.cfg.momentum.is_some() => {
                 return Err("SGD with momentum cannot be checkpointed".into())
             }
-            Optimiser::Sgd(_) => None,
+            Optimiser::Sgd(_) => (None, None),
+            Optimiser::OAdam(o) => (None, Some(o.clone())),
         };
-        Ok(NetState { params, adam })
+        Ok(NetState {
+            params,
+            adam,
+            oadam,
+            buffers: Vec::new(),
+        })
     }
 
     /// Restores a state from [`Trainable::state`] of the same network type.
     pub fn set_state(&mut self, state: &NetState) -> Result<(), String> {
         set_param_values(&mut self.net, &state.params)?;
-        match (&mut self.opt, &state.adam) {
-            (Optimiser::Adam(o), Some(a)) => o.set_state(&mut self.net, a),
-            (Optimiser::Sgd(_), None) => Ok(()),
+        match (&mut self.opt, &state.adam, &state.oadam) {
+            (Optimiser::Adam(o), Some(a), None) => o.set_state(&mut self.net, a),
+            (Optimiser::Sgd(_), None, None) => Ok(()),
+            (Optimiser::OAdam(o), None, Some(s)) => {
+                let n: usize = trainable_values(&self.net, &self.net.alloc_grads()).0.len();
+                if s.m.len() != n && !(s.t == 0 && s.m.is_empty()) {
+                    return Err(format!(
+                        "the checkpoint's OAdam state has {} values, the network {n}",
+                        s.m.len()
+                    ));
+                }
+                *o = s.clone();
+                Ok(())
+            }
             _ => Err("the checkpoint's optimiser is not this network's".into()),
         }
     }
+}
+
+/// The trainable values of `m` and their gradients in `grads`, each flattened in visiting
+/// order (the flat vectors of [`crate::optim::oadam::OAdam`]).
+fn trainable_values<M: TensorCollection<f32, Cpu>>(
+    m: &M,
+    grads: &Gradients<f32, Cpu>,
+) -> (Vec<f32>, Vec<f32>) {
+    struct Collect<'a> {
+        grads: &'a Gradients<f32, Cpu>,
+        theta: Vec<f32>,
+        grad: Vec<f32>,
+    }
+    impl TensorVisitor<f32, Cpu> for Collect<'_> {
+        type Viewer = ViewTensorRef;
+        type Err = <Cpu as HasErr>::Err;
+        type E2 = f32;
+        type D2 = Cpu;
+        fn visit<S: Shape>(
+            &mut self,
+            opts: TensorOptions<S, f32, Cpu>,
+            t: &Tensor<S, f32, Cpu>,
+        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+            if opts.do_gradient_update {
+                self.theta.extend(t.as_vec());
+                self.grad.extend(self.grads.get(t).as_vec());
+            }
+            Ok(None)
+        }
+    }
+    let mut c = Collect {
+        grads,
+        theta: Vec::new(),
+        grad: Vec::new(),
+    };
+    M::iter_tensors(&mut RecursiveWalker { m, f: &mut c }).expect("CPU cannot fail");
+    (c.theta, c.grad)
+}
+
+/// Writes the flat `values` of [`trainable_values`] back into `m`'s trainable tensors.
+fn set_trainable_values<M: TensorCollection<f32, Cpu>>(m: &mut M, values: &[f32]) {
+    struct Put<'a> {
+        values: &'a [f32],
+        at: usize,
+    }
+    impl TensorVisitor<f32, Cpu> for Put<'_> {
+        type Viewer = ViewTensorMut;
+        type Err = <Cpu as HasErr>::Err;
+        type E2 = f32;
+        type D2 = Cpu;
+        fn visit<S: Shape>(
+            &mut self,
+            opts: TensorOptions<S, f32, Cpu>,
+            t: &mut Tensor<S, f32, Cpu>,
+        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+            if opts.do_gradient_update {
+                let n = t.shape().num_elements();
+                t.copy_from(&self.values[self.at..self.at + n]);
+                self.at += n;
+            }
+            Ok(None)
+        }
+    }
+    let mut p = Put { values, at: 0 };
+    M::iter_tensors(&mut RecursiveWalker { m, f: &mut p }).expect("CPU cannot fail");
+    assert_eq!(p.at, values.len(), "one value per trainable entry");
 }
 
 /// Every parameter's values in visiting order.

@@ -97,6 +97,27 @@ pub fn ced<T: Tape<f32, Cpu> + Merge<T>>(
     entropy(joint) * 2.0 - hp - hq
 }
 
+/// The Jensen–Shannon divergence between the soft histograms of the values of `x` and of `y`
+/// (their marginal distributions; no pairing): JS = H(m) − ½H(p) − ½H(q), m = (p + q)/2, in
+/// nats, in [0, ln 2]. The EDGAN paper's Table 5 penalty "JS on G" in this project's reading
+/// (the paper gives no estimator): the same soft histograms as [`ced`].
+///
+/// # Panics
+/// When `x` or `y` is empty.
+pub fn js_divergence<T: Tape<f32, Cpu> + Merge<T>>(
+    x: Column<T>,
+    y: Column<T>,
+    h: &SoftHistogram,
+) -> Tensor<(), f32, Cpu, T> {
+    let (nx, ny) = (x.shape().0, y.shape().0);
+    assert!(nx > 0 && ny > 0, "non-empty batches");
+    let p = memberships(x, h).sum::<(usize,), Axis<0>>() * (1.0 / nx as f32);
+    let q = memberships(y, h).sum::<(usize,), Axis<0>>() * (1.0 / ny as f32);
+    let m = (p.with_empty_tape() + q.with_empty_tape()) * 0.5;
+    let (hp, hq) = (entropy(p), entropy(q));
+    entropy(m) - (hp + hq) * 0.5
+}
+
 /// The exact ρ of paired discrete samples `x`, `y` (values < `k`): the empirical joint and
 /// marginals, natural logarithms.
 pub fn ced_discrete(x: &[usize], y: &[usize], k: usize) -> f64 {
@@ -253,5 +274,36 @@ mod tests {
                 "y[{i}]: numeric {numeric} vs backward {a}"
             );
         }
+    }
+
+    /// JS between soft histograms: 0 for the same values in another order (no pairing),
+    /// symmetric, at most ln 2, and near ln 2 for values in disjoint bins with a narrow kernel
+    /// (measured 0.693147 − JS < 1e-4); its gradient moves y (control: non-zero).
+    #[test]
+    fn js_divergence_properties() {
+        let h = SoftHistogram {
+            bins: 8,
+            ..Default::default()
+        };
+        let a = [-0.9f32, -0.3, 0.2, 0.7, 0.1];
+        let b = [0.7f32, 0.1, -0.9, 0.2, -0.3];
+        let js = |x: &[f32], y: &[f32], h: &SoftHistogram| {
+            js_divergence(column(x).leaky_trace(), column(y).leaky_trace(), h).array()
+        };
+        assert!(js(&a, &b, &h).abs() < 1e-6);
+        let c = [0.9f32, 0.8, 0.85, -0.95];
+        assert!((js(&a, &c, &h) - js(&c, &a, &h)).abs() < 1e-6);
+        assert!(js(&a, &c, &h) <= std::f32::consts::LN_2 + 1e-6);
+        let narrow = SoftHistogram { width: 0.1, ..h };
+        let lo = [-0.9f32, -0.85, -0.8];
+        let hi = [0.8f32, 0.85, 0.9];
+        assert!((std::f32::consts::LN_2 - js(&lo, &hi, &narrow)).abs() < 1e-4);
+        let y = column(&c);
+        let yt = y.clone().leaky_trace();
+        let g = js_divergence(column(&a).leaky_trace(), yt, &h)
+            .backward()
+            .get(&y)
+            .as_vec();
+        assert!(g.iter().any(|v| v.abs() > 1e-3), "{g:?}");
     }
 }

@@ -70,6 +70,35 @@ pub fn spectral_normalise<T: Tape<f32, Cpu> + Merge<T>>(
     (w / sigma.broadcast_like(&(rows, cols)), s)
 }
 
+/// [`spectral_normalise`] of a matrix W stored as its transpose `wt` (cols × rows): u has one
+/// entry per row of W, i.e. per *column* of `wt` (a convolution's operand is (k·k·C_in, C_out),
+/// the transpose of the (C_out, C_in·k·k) matrix whose rows u indexes, as in Miyato et al.).
+/// Returns W_SNᵀ in `wt`'s layout and σ's value; σ is the same for W and Wᵀ.
+pub fn spectral_normalise_transposed<T: Tape<f32, Cpu> + Merge<T>>(
+    wt: Matrix<T>,
+    u: &mut Vec<f32>,
+) -> (Matrix<T>, f32) {
+    let (r, c) = (wt.shape().0, wt.shape().1);
+    let v = wt.as_vec();
+    let mut w = vec![0f32; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            w[j * r + i] = v[i * c + j];
+        }
+    }
+    let (u_new, vv, s) = power_iteration(&w, c, r, u);
+    *u = u_new.clone();
+    let dev = wt.device().clone();
+    // σ = uᵀWv = Σ_ij Wᵀ[i, j] · v_i · u_j.
+    let mut outer = Vec::with_capacity(r * c);
+    for vi in &vv {
+        outer.extend(u_new.iter().map(|uj| vi * uj));
+    }
+    let outer: Matrix<NoneTape> = dev.tensor_from_vec(outer, (r, c));
+    let sigma = (wt.with_empty_tape() * outer).sum::<(), _>();
+    (wt / sigma.broadcast_like(&(r, c)), s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +208,38 @@ mod tests {
         );
         // u advanced and persists in the caller's vector.
         assert_eq!(u, u1);
+    }
+
+    /// The transposed storage gives W_SNᵀ of the plain form, the same σ and the same u, and
+    /// the same gradient (transposed) for a loss on it.
+    #[test]
+    fn transposed_storage_is_the_transpose() {
+        let (rows, cols) = (3, 5);
+        let mut rng = StdRng::seed_from_u64(4);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.gen_range(-1.0..1.0f32))
+            .collect();
+        let mut wt = vec![0f32; rows * cols];
+        for i in 0..rows {
+            for j in 0..cols {
+                wt[j * rows + i] = w[i * cols + j];
+            }
+        }
+        let dev = Cpu::default();
+        let a: Matrix<NoneTape> = dev.tensor_from_vec(w, (rows, cols));
+        let b: Matrix<NoneTape> = dev.tensor_from_vec(wt, (cols, rows));
+        let (mut u1, mut u2) = (vec![0.2f32, -0.7, 0.4], vec![0.2f32, -0.7, 0.4]);
+        let (p, s1) = spectral_normalise(a.leaky_trace(), &mut u1);
+        let (q, s2) = spectral_normalise_transposed(b.leaky_trace(), &mut u2);
+        assert!((s1 - s2).abs() < 1e-6 && u1 == u2, "{s1} {s2}");
+        let (pv, qv) = (p.as_vec(), q.as_vec());
+        let ga = p.square().sum().backward().get(&a).as_vec();
+        let gb = q.square().sum().backward().get(&b).as_vec();
+        for i in 0..rows {
+            for j in 0..cols {
+                assert!((pv[i * cols + j] - qv[j * rows + i]).abs() < 1e-6);
+                assert!((ga[i * cols + j] - gb[j * rows + i]).abs() < 1e-5);
+            }
+        }
     }
 }

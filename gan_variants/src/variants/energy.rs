@@ -180,8 +180,8 @@ mod tests {
             )
         };
         let pair = LatentPair {
-            z: z.clone(),
-            recon: r.leaky_trace(),
+            z: z.clone().reshape_like(&(2, LATENT)),
+            recon: r.leaky_trace().reshape_like(&(2, LATENT)),
         };
         let with = EnergyGan {
             lambda_gp: 10.0,

@@ -1,18 +1,22 @@
 //! The variants, each its losses in one small file: [`gan`] (Goodfellow et al. 2014),
-//! [`ebgan`] (EBGAN eqs. 1, 2, 13), [`ebgan_pt`] (eq. 14) and [`energy`] (the energy view's
-//! energy GAN: gradient penalty and MI bound). This file only maps a
+//! [`ebgan`] (EBGAN eqs. 1, 2, 13), [`ebgan_pt`] (eq. 14), [`energy`] (the energy view's
+//! energy GAN: gradient penalty and MI bound) and [`edgan`] (EDGAN's conditional entropy
+//! distance on G). This file only maps a
 //! configuration's variant to its losses and to the discriminator that fits them (one logit or
 //! an autoencoder), then hands both networks to the one [`Harness`].
 
 pub mod ebgan;
 pub mod ebgan_pt;
+pub mod edgan;
 pub mod energy;
 pub mod gan;
+pub mod lsgan;
 
-use crate::config::{GanConfig, ImageGanConfig, VariantKind};
+use crate::config::{GanConfig, ImageGanConfig, ImageModel, VariantKind};
 use crate::harness::{stream, GanTrainer, Harness, Stream};
 use crate::nets::energy::build_energy;
 use crate::nets::image::{discriminator, generator, DiscKind};
+use crate::nets::Net;
 use crate::nets::{build_discriminator, build_generator};
 use crate::shapes::{LATENT, PIXELS};
 use dfdx::prelude::*;
@@ -63,6 +67,12 @@ pub fn build(dev: &Cpu, cfg: &GanConfig, seed: u64) -> Result<Box<dyn GanTrainer
             Box::new(Harness::with_encoder(dev, g, u, e, t, None, losses, seed)?)
         }
         VariantKind::Gan => Box::new(Harness::new(dev, a, t, gan::Gan, seed)?),
+        VariantKind::Edgan | VariantKind::Lsgan => {
+            return Err(format!(
+                "{} is an image variant (`ebgan edgan`)",
+                a.variant.name()
+            ))
+        }
         VariantKind::Ebgan => Box::new(Harness::new(dev, a, t, ebgan, seed)?),
         VariantKind::EbganPt => Box::new(Harness::new(
             dev,
@@ -77,14 +87,29 @@ pub fn build(dev: &Cpu, cfg: &GanConfig, seed: u64) -> Result<Box<dyn GanTrainer
     })
 }
 
-/// The trainer of an image configuration (DCGAN generator; DCGAN discriminator for GAN, the
-/// autoencoder for EBGAN and EBGAN-PT), initialised from `seed`.
+/// The trainer of an image configuration, initialised from `seed`: for `model = dcgan` the
+/// DCGAN generator with the DCGAN discriminator (GAN) or the autoencoder (EBGAN, EBGAN-PT);
+/// for `model = edgan-dcgan` the EDGAN paper's models ([`crate::nets::edgan`]) with a
+/// one-logit D (GAN, EDGAN), z of `arch.latent` values.
 pub fn build_image(
     dev: &Cpu,
     cfg: &ImageGanConfig,
     seed: u64,
 ) -> Result<Box<dyn GanTrainer>, String> {
     cfg.validate()?;
+    if cfg.arch.model == ImageModel::EdganDcgan {
+        return match cfg.arch.latent {
+            100 => edgan_trainer::<3072, 100>(dev, cfg, seed),
+            128 => edgan_trainer::<3072, 128>(dev, cfg, seed),
+            z => Err(format!("no compiled EDGAN generator for z of {z} values")),
+        };
+    }
+    if cfg.arch.latent != LATENT {
+        return Err(format!(
+            "arch.latent = {}: the DCGAN family is compiled for z of {LATENT} values",
+            cfg.arch.latent
+        ));
+    }
     match (cfg.arch.side, cfg.arch.channels) {
         (32, 3) => image_trainer::<3072>(dev, cfg, seed),
         (64, 3) => image_trainer::<12288>(dev, cfg, seed),
@@ -131,15 +156,9 @@ fn image_trainer<const X: usize>(
         )
     };
     Ok(match a.variant {
-        VariantKind::Gan => Box::new(Harness::from_nets(
-            dev,
-            g,
-            d_logit(&mut rng)?,
-            t,
-            None,
-            gan::Gan,
-            seed,
-        )?),
+        VariantKind::Gan | VariantKind::Edgan | VariantKind::Lsgan => {
+            logit_trainer(dev, cfg, seed, g, d_logit(&mut rng)?)?
+        }
         VariantKind::Ebgan => Box::new(Harness::from_nets(
             dev,
             g,
@@ -163,6 +182,53 @@ fn image_trainer<const X: usize>(
         )?),
         VariantKind::Energy => {
             return Err("the energy GAN has no convolutional energy network yet (MNIST, fully connected: `ebgan gan run`)".into())
+        }
+    })
+}
+
+/// The EDGAN paper's models (figure 2 / OptimizedDCGAN, [`crate::nets::edgan`]) for z of `Z`
+/// values: G from the stream InitG, D from InitD.
+fn edgan_trainer<const X: usize, const Z: usize>(
+    dev: &Cpu,
+    cfg: &ImageGanConfig,
+    seed: u64,
+) -> Result<Box<dyn GanTrainer>, String> {
+    let (a, t) = (&cfg.arch, &cfg.train);
+    let g = crate::nets::edgan::generator::<Z, X>(dev, a, t, &mut stream(seed, Stream::InitG, 0))?;
+    let d = crate::nets::edgan::discriminator::<X>(dev, a, t, &mut stream(seed, Stream::InitD, 0))?;
+    logit_trainer(dev, cfg, seed, g, d)
+}
+
+/// A variant with a one-logit D on the built G and D.
+fn logit_trainer<const X: usize, const Z: usize>(
+    dev: &Cpu,
+    cfg: &ImageGanConfig,
+    seed: u64,
+    g: Box<dyn Net<Z, X>>,
+    d: Box<dyn Net<X, 1>>,
+) -> Result<Box<dyn GanTrainer>, String> {
+    let (a, t) = (&cfg.arch, &cfg.train);
+    Ok(match a.variant {
+        VariantKind::Gan => Box::new(Harness::from_nets(dev, g, d, t, None, gan::Gan, seed)?),
+        VariantKind::Lsgan => Box::new(Harness::from_nets(dev, g, d, t, None, lsgan::Lsgan, seed)?),
+        VariantKind::Edgan => Box::new(Harness::from_nets(
+            dev,
+            g,
+            d,
+            t,
+            None,
+            edgan::Edgan {
+                lambda: a.lambda_ced,
+                histogram: Default::default(),
+                penalty: a.g_penalty,
+            },
+            seed,
+        )?),
+        v => {
+            return Err(format!(
+                "variant {} needs another discriminator than the one-logit D of this model",
+                v.name()
+            ))
         }
     })
 }

@@ -257,7 +257,8 @@ fn markdown(
                 md,
                 "| {l} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 k.0,
-                if k.0 == "prior" {
+                // The prior and its redraw have no step size.
+                if k.0 == "prior" || k.0 == super::run::REDRAW {
                     "–".into()
                 } else {
                     format!("{}", f64::from_bits(k.1))

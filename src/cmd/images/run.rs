@@ -93,6 +93,65 @@ pub struct FaceRunConfig {
     pub config: ImageGanConfig,
 }
 
+/// What [`execute`] needs of a run's `config.toml`, whatever the experiment (the face runs'
+/// [`FaceRunConfig`], the EDGAN runs' `cmd::edgan::EdganRunConfig`).
+pub trait ImageRunConfig: Serialize + serde::de::DeserializeOwned + PartialEq {
+    fn id(&self) -> &str;
+    fn profile(&self) -> &str;
+    fn seed(&self) -> u64;
+    /// The GAN configuration the harness builds.
+    fn gan(&self) -> &ImageGanConfig;
+    fn schedule(&self) -> Schedule;
+    /// The feature network's name (FID-<name>).
+    fn feature_net(&self) -> &str;
+    /// `final.csv`'s model name and EBGAN margin.
+    fn model_label(&self) -> (String, Option<f32>);
+}
+
+/// When a run scores, draws and checkpoints.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Schedule {
+    /// A curve row (with FID/KID at `curve_fid_n` and a sample grid) every `curve_every` G
+    /// updates.
+    pub curve_every: u64,
+    pub curve_fid_n: usize,
+    /// Samples of the final FID/KID (and the real sets of the floor).
+    pub fid_n: usize,
+    pub checkpoint_every: u64,
+}
+
+impl ImageRunConfig for FaceRunConfig {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn profile(&self) -> &str {
+        &self.profile
+    }
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+    fn gan(&self) -> &ImageGanConfig {
+        &self.config
+    }
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            curve_every: self.curve_every,
+            curve_fid_n: self.curve_fid_n,
+            fid_n: self.fid_n,
+            checkpoint_every: self.checkpoint_every,
+        }
+    }
+    fn feature_net(&self) -> &str {
+        &self.feature_net
+    }
+    fn model_label(&self) -> (String, Option<f32>) {
+        (
+            self.model.name().into(),
+            (self.model != Model::Dcgan).then_some(self.config.arch.margin),
+        )
+    }
+}
+
 /// One row of `curve.csv`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FaceCurveRow {
@@ -103,6 +162,9 @@ pub struct FaceCurveRow {
     pub d_real: f64,
     pub d_fake: f64,
     pub pt: Option<f64>,
+    /// EDGAN: the mean conditional entropy distance ρ(real, fake) of the G steps (nats).
+    #[serde(default)]
+    pub ced: Option<f64>,
     pub fid: Option<f64>,
     pub kid: Option<f64>,
     pub fid_n: usize,
@@ -143,6 +205,10 @@ pub struct Window {
     pub fake: f64,
     pub pt: f64,
     pub has_pt: bool,
+    #[serde(default)]
+    pub ced: f64,
+    #[serde(default)]
+    pub has_ced: bool,
 }
 
 impl Window {
@@ -156,6 +222,10 @@ impl Window {
             self.pt += p as f64;
             self.has_pt = true;
         }
+        if let Some(c) = s.g.ced {
+            self.ced += c as f64;
+            self.has_ced = true;
+        }
     }
     fn row(&self, g_update: u64, scores: Option<(f64, f64)>, n: usize, wall: f64) -> FaceCurveRow {
         let k = self.n.max(1) as f64;
@@ -166,6 +236,7 @@ impl Window {
             d_real: self.real / k,
             d_fake: self.fake / k,
             pt: self.has_pt.then_some(self.pt / k),
+            ced: self.has_ced.then_some(self.ced / k),
             fid: scores.map(|s| s.0),
             kid: scores.map(|s| s.1),
             fid_n: n,
@@ -229,6 +300,7 @@ pub fn resolve(args: &Args, feature_sha: &str) -> Result<(FaceRunConfig, FacePro
             lr_g: f.lr_g,
             margin,
             pt_weight: f.pt_weight,
+            ..Default::default()
         },
         train: TrainSettings {
             batch: p.batch,
@@ -340,44 +412,49 @@ fn load_checkpoint(
     Ok(Some((state, curve)))
 }
 
-/// Trains `cfg` into `out`; returns the final row, or None when `stop_after` stopped it.
+/// Trains `run` on `data` into `out`: real batches drawn from all of `data`, FID/KID against
+/// its first `fid_n` images (A), the floor A against the next `fid_n` (B). Returns the final
+/// row, or None when `stop_after` stopped it.
 #[allow(clippy::too_many_arguments)]
-pub fn execute(
-    cfg: &FaceRunConfig,
-    faces: &crate::images::Images,
+pub fn execute<C: ImageRunConfig>(
+    run: &C,
+    data: &crate::images::Images,
     net: &FeatureNet,
     out: &Path,
     quiet: bool,
     stop_after: Option<u64>,
     interrupt: Option<Arc<AtomicBool>>,
 ) -> Result<Option<FaceFinalRow>> {
-    let side = cfg.config.arch.side;
-    if faces.side != side || faces.channels != 3 {
+    let gan = run.gan();
+    let sch = run.schedule();
+    let (side, channels) = (gan.arch.side, gan.arch.channels);
+    if data.side != side || data.channels != channels {
         bail!(
-            "the face images are {0} × {0} × {1}, the run needs {side} × {side} × 3",
-            faces.side,
-            faces.channels
+            "the images are {0} × {0} × {1}, the run needs {side} × {side} × {channels}",
+            data.side,
+            data.channels
         );
     }
-    if 2 * cfg.fid_n > faces.n {
+    if 2 * sch.fid_n > data.n {
         bail!(
-            "fid_n = {} needs {} faces (two disjoint real sets for the floor); the folder has {}",
-            cfg.fid_n,
-            2 * cfg.fid_n,
-            faces.n
+            "fid_n = {} needs {} images (two disjoint real sets for the floor); the data has {}",
+            sch.fid_n,
+            2 * sch.fid_n,
+            data.n
         );
     }
-    let dev = Cpu::seed_from_u64(cfg.seed);
-    let mut trainer = build_image(&dev, &cfg.config, cfg.seed).map_err(anyhow::Error::msg)?;
+    let seed = run.seed();
+    let dev = Cpu::seed_from_u64(seed);
+    let mut trainer = build_image(&dev, gan, seed).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let _lock = RunLock::acquire(out)?;
-    check_saved_config(out, cfg)?;
-    write_atomic(&out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
-    let steps = cfg.config.train.g_updates;
+    check_saved_config(out, run)?;
+    write_atomic(&out.join("config.toml"), toml::to_string(run)?.as_bytes())?;
+    let steps = gan.train.g_updates;
     let (mut state, mut curve) = match load_checkpoint(out, trainer.as_mut(), steps)? {
         Some(c) => {
             if !quiet {
-                eprintln!("{}: resuming after {} G updates", cfg.id, c.0.step);
+                eprintln!("{}: resuming after {} G updates", run.id(), c.0.step);
             }
             c
         }
@@ -390,12 +467,12 @@ pub fn execute(
             Vec::new(),
         ),
     };
-    let images = faces.signed(0..faces.n);
+    let images = data.signed(0..data.n);
     let width = trainer.width();
     let scorer = Scorer { net, side };
-    let real_a = scorer.features(&images[..cfg.fid_n * width]);
-    let real_b = scorer.features(&images[cfg.fid_n * width..2 * cfg.fid_n * width]);
-    let mut batches = RealBatches::with_width(&images, width, cfg.seed);
+    let real_a = scorer.features(&images[..sch.fid_n * width]);
+    let real_b = scorer.features(&images[sch.fid_n * width..2 * sch.fid_n * width]);
+    let mut batches = RealBatches::with_width(&images, width, seed);
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -405,11 +482,11 @@ pub fn execute(
         ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} G updates, ETA {eta}  {msg}")
             .expect("valid template"),
     );
-    bar.set_prefix(cfg.id.clone());
+    bar.set_prefix(run.id().to_string());
     bar.set_position(state.step);
     let start = Instant::now();
     let wall = |s: &ResumeState| s.wall_seconds + start.elapsed().as_secs_f64();
-    let train = &cfg.config.train;
+    let train = &gan.train;
     let mut reals = Vec::with_capacity(train.d_steps * train.batch * width);
     let mut status = "ok".to_string();
     let first = state.step;
@@ -425,30 +502,30 @@ pub fn execute(
         state.window.add(&s);
         if !s.is_finite() {
             status = format!("diverged@{t}");
-            curve.push(state.window.row(t + 1, None, cfg.curve_fid_n, wall(&state)));
+            curve.push(state.window.row(t + 1, None, sch.curve_fid_n, wall(&state)));
             state.step = t + 1;
             break;
         }
         state.step = t + 1;
         bar.inc(1);
         let done = state.step;
-        if done % cfg.curve_every == 0 && done < steps {
-            let samples = trainer.samples(cfg.curve_fid_n, done);
+        if done % sch.curve_every == 0 && done < steps {
+            let samples = trainer.samples(sch.curve_fid_n, done);
             let scores = Scorer::compare(
                 &scorer.features(&samples),
-                &real_a[..cfg.curve_fid_n * FEATURES],
+                &real_a[..sch.curve_fid_n * FEATURES],
             )?;
             crate::images::write_grid_png(
                 &out.join(format!("samples_{done}.png")),
-                &samples[..64.min(cfg.curve_fid_n) * width],
+                &samples[..64.min(sch.curve_fid_n) * width],
                 side,
-                3,
+                channels,
                 8,
             )?;
             curve.push(
                 state
                     .window
-                    .row(done, Some(scores), cfg.curve_fid_n, wall(&state)),
+                    .row(done, Some(scores), sch.curve_fid_n, wall(&state)),
             );
             state.window = Window::default();
             bar.set_message(format!("FID {:.1}", scores.0));
@@ -456,7 +533,7 @@ pub fn execute(
         }
         let interrupted = interrupt.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
         let stop = stop_after.is_some_and(|k| done >= k) && done < steps;
-        if (done % cfg.checkpoint_every == 0 && done < steps) || interrupted || stop {
+        if (done % sch.checkpoint_every == 0 && done < steps) || interrupted || stop {
             let snapshot = ResumeState {
                 step: done,
                 wall_seconds: wall(&state),
@@ -482,30 +559,31 @@ pub fn execute(
     let (fid_floor, kid_floor) = Scorer::compare(&real_a, &real_b)?;
     let mut scores = None;
     if status == "ok" {
-        let samples = trainer.samples(cfg.fid_n, 0);
+        let samples = trainer.samples(sch.fid_n, 0);
         let s = Scorer::compare(&scorer.features(&samples), &real_a)?;
         crate::images::write_grid_png(
             &out.join("samples.png"),
-            &samples[..64.min(cfg.fid_n) * width],
+            &samples[..64.min(sch.fid_n) * width],
             side,
-            3,
+            channels,
             8,
         )?;
         curve.push(
             state
                 .window
-                .row(state.step, Some(s), cfg.fid_n, wall(&state)),
+                .row(state.step, Some(s), sch.fid_n, wall(&state)),
         );
         scores = Some(s);
     }
     write_csv(&out.join("curve.csv"), &curve)?;
     let trained = state.step - first;
+    let (model, margin) = run.model_label();
     let row = FaceFinalRow {
-        id: cfg.id.clone(),
-        model: cfg.model.name().into(),
-        margin: (cfg.model != Model::Dcgan).then_some(cfg.config.arch.margin),
-        seed: cfg.seed,
-        profile: cfg.profile.clone(),
+        id: run.id().to_string(),
+        model,
+        margin,
+        seed,
+        profile: run.profile().to_string(),
         side,
         g_updates: state.step,
         status,
@@ -513,8 +591,8 @@ pub fn execute(
         kid: scores.map(|s| s.1),
         fid_floor,
         kid_floor,
-        fid_n: cfg.fid_n,
-        feature_net: format!("FID-{}", cfg.feature_net),
+        fid_n: sch.fid_n,
+        feature_net: format!("FID-{}", run.feature_net()),
         ms_per_step: 1e3 * step_seconds / trained.max(1) as f64,
         wall_seconds: wall(&state),
         code: CODE_VERSION.into(),
@@ -527,7 +605,7 @@ pub fn execute(
 /// A folder holding a checkpoint or a finished run must have been made with `cfg` exactly
 /// (settings, feature network): a resume under changed settings would not be the run its
 /// config.toml describes.
-pub fn check_saved_config(out: &Path, cfg: &FaceRunConfig) -> Result<()> {
+pub fn check_saved_config<C: ImageRunConfig>(out: &Path, cfg: &C) -> Result<()> {
     let has_state =
         crate::checkpoint::find(out, "state.toml").is_some() || out.join("final.csv").exists();
     if !has_state {
@@ -535,7 +613,7 @@ pub fn check_saved_config(out: &Path, cfg: &FaceRunConfig) -> Result<()> {
     }
     let saved = std::fs::read_to_string(out.join("config.toml"))
         .ok()
-        .and_then(|t| toml::from_str::<FaceRunConfig>(&t).ok());
+        .and_then(|t| toml::from_str::<C>(&t).ok());
     if saved.as_ref() != Some(cfg) {
         bail!(
             "{} holds a run (checkpoint or final.csv) made with other settings or another feature network (or without a readable config.toml); delete the folder or use --force to start it afresh",
@@ -571,12 +649,7 @@ pub fn main(args: Args) -> Result<()> {
         crate::checkpoint::remove(&out)?;
     }
     let faces = load_faces(&args.paths, cfg.config.arch.side, cfg.crop)?;
-    let interrupt = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupt))
-            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&interrupt)))
-            .context("cannot install the SIGINT/SIGTERM handler")?;
-    }
+    let interrupt = crate::cmd::run::interrupt_on_signals()?;
     let row = execute(
         &cfg,
         &faces,

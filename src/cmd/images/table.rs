@@ -48,7 +48,7 @@ pub struct FaceTableRow {
     pub seeds: String,
 }
 
-fn read_final(path: &Path) -> Result<FaceFinalRow> {
+pub(crate) fn read_final(path: &Path) -> Result<FaceFinalRow> {
     let rows: Vec<FaceFinalRow> = crate::io::read_csv(path)?;
     let [row]: [FaceFinalRow; 1] = rows
         .try_into()
@@ -138,7 +138,7 @@ fn markdown(title: &str, rows: &[FaceTableRow], note: &str) -> String {
 }
 
 /// Bars of mean FID (± std) per row with each seed's FID as a point.
-fn fid_figure(
+pub(crate) fn fid_figure(
     path: &Path,
     title: &str,
     groups: &[(String, Vec<f64>)],

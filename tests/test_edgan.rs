@@ -1,0 +1,195 @@
+//! The EDGAN experiments (`ebgan edgan …`) end to end on the real CIFAR-10 batches with the
+//! committed FID network: a smoke run stopped half-way and resumed equals an uninterrupted one
+//! (OAdam states, the spectral norm's u and the ρ column all through a checkpoint); the table
+//! (sections, orderings, a stale folder listed and not counted); bad input as one clear error.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+/// A fresh results folder holding a copy of the committed FID network.
+fn results(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ebgan-edgan-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let net = dir.join("features").join("cifar-cnn");
+    std::fs::create_dir_all(&net).unwrap();
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results/features/cifar-cnn");
+    for f in std::fs::read_dir(&src).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, net.join(f.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+fn run(results: &Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ebgan"))
+        .args(args)
+        .args(["--results", &results.display().to_string()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CIFAR_DIR", common::shared_data("CIFAR_DIR", "cifar10"))
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// curve.csv without its wall-time column, and final.csv up to the floor (no timings).
+fn numbers(run: &Path) -> (Vec<String>, Vec<String>) {
+    let curve = std::fs::read_to_string(run.join("curve.csv")).unwrap();
+    let curve = curve
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect();
+    let fin = std::fs::read_to_string(run.join("final.csv")).unwrap();
+    let row: Vec<String> = fin
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    (curve, row[..12].to_vec())
+}
+
+/// EDGAN's smoke run (OAdam for both networks, SN_in_P, R311, orthogonal weights, 2 D steps,
+/// z ∈ ℝ¹²⁸) stopped after 3 of its 4 updates and resumed ends with the same curve (ρ
+/// included) and scores as an uninterrupted run; the curve reports ρ; no checkpoint is left.
+#[test]
+fn a_resumed_edgan_run_equals_an_uninterrupted_one() {
+    let (a, b) = (results("resume-a"), results("resume-b"));
+    let args = ["edgan", "run", "--run", "smoke/edgan_l1_s1", "--quiet"];
+    let (code, err) = run(&a, &[&args[..], &["--stop-after", "3"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let folder = |r: &Path| r.join("edgan/smoke/edgan_l1_s1");
+    assert!(!folder(&a).join("final.csv").exists());
+    assert!(
+        folder(&a).join("checkpoint").is_dir(),
+        "stopped with a checkpoint"
+    );
+    let (code, err) = run(&a, &args);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = run(&b, &args);
+    assert_eq!(code, 0, "{err}");
+    let (ca, fa) = numbers(&folder(&a));
+    let (cb, fb) = numbers(&folder(&b));
+    assert_eq!(ca, cb);
+    assert_eq!(fa, fb);
+    assert!(ca[0].contains(",ced,"), "{}", ca[0]);
+    let rho: f64 = ca[1].split(',').nth(6).unwrap().parse().unwrap();
+    assert!(rho > 0.0, "{}", ca[1]);
+    assert_eq!(fa[7], "ok");
+    for f in ["config.toml", "samples.png", "samples_2.png"] {
+        assert!(folder(&a).join(f).exists(), "{f}");
+    }
+    assert!(!folder(&a).join("checkpoint").exists());
+    // A finished run is kept.
+    let (code, err) = run(&a, &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("is finished"), "{err}");
+}
+
+/// The smoke table from two runs and one stale folder: Tables 5 and 6 with their rows, the
+/// peers not built listed with the paper's FIDs, the orderings computed, the stale folder
+/// listed and counted as missing (control: the same folder under its own arm counts), the CSV
+/// and both figures written.
+#[test]
+fn the_table_counts_runs_and_refuses_stale_folders() {
+    let r = results("table");
+    for id in ["edgan_l1_s1", "lsgan_s1"] {
+        let (code, err) = run(
+            &r,
+            &["edgan", "run", "--run", &format!("smoke/{id}"), "--quiet"],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    // EDGAN's folder copied under SNGAN's name: its config is not SNGAN's.
+    let base = r.join("edgan/smoke");
+    std::fs::create_dir_all(base.join("sngan_s1")).unwrap();
+    for f in ["config.toml", "final.csv", "curve.csv"] {
+        std::fs::copy(
+            base.join("edgan_l1_s1").join(f),
+            base.join("sngan_s1").join(f),
+        )
+        .unwrap();
+    }
+    let (code, err) = run(&r, &["edgan", "table", "--profile", "smoke"]);
+    assert_eq!(code, 0, "{err}");
+    let md = std::fs::read_to_string(r.join("edgan_smoke.md")).unwrap();
+    assert!(
+        md.contains("## Table 5") && md.contains("## Table 6"),
+        "{md}"
+    );
+    assert!(md.contains("| EDGAN | `edgan_l1` | 1 / 0 / 0 |"), "{md}");
+    assert!(md.contains("| SNGAN | `sngan` | 0 / 0 / 1 |"), "{md}");
+    assert!(md.contains("| WGAN-GP | not built yet |"), "{md}");
+    assert!(
+        md.contains("Stale run folders") && md.contains("sngan_s1"),
+        "{md}"
+    );
+    assert!(
+        md.contains("EDGAN better than LSGAN (paper 14.02 < 21.64): "),
+        "{md}"
+    );
+    assert!(
+        md.contains("EDGAN better than no penalty: not measured yet"),
+        "{md}"
+    );
+    for f in [
+        "edgan_smoke.csv",
+        "edgan_smoke_table5.png",
+        "edgan_smoke_table6.png",
+    ] {
+        assert!(r.join(f).exists(), "{f}");
+    }
+    let csv = std::fs::read_to_string(r.join("edgan_smoke.csv")).unwrap();
+    assert!(
+        csv.lines().any(|l| l.starts_with("6,SNGAN,sngan,1,stale")),
+        "{csv}"
+    );
+}
+
+/// Bad input is one clear error and a non-zero exit: an unknown run, a malformed --run, a
+/// settings file with an out-of-range key (named), a missing CIFAR-10 folder (named).
+#[test]
+fn bad_edgan_input_is_one_clear_error() {
+    let r = results("bad");
+    let (code, err) = run(&r, &["edgan", "run", "--run", "smoke/nope_s1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no such run in profile smoke"), "{err}");
+    let (code, err) = run(&r, &["edgan", "run", "--run", "nonsense"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("expected <profile>/<arm>_s<seed>"), "{err}");
+    let text = std::fs::read_to_string(common::configs().join("edgan.toml")).unwrap();
+    let bad = r.join("edgan.toml");
+    std::fs::write(&bad, text.replace("fid_n = 200", "fid_n = 30000")).unwrap();
+    let (code, err) = run(
+        &r,
+        &[
+            "edgan",
+            "list",
+            "--profile",
+            "smoke",
+            "--config",
+            &bad.display().to_string(),
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("profiles.smoke.fid_n"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ebgan"))
+        .args(["edgan", "run", "--run", "smoke/edgan_l1_s1", "--quiet"])
+        .args(["--results", &r.display().to_string()])
+        .args(["--cifar-dir", "/nonexistent/cifar"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("/nonexistent/cifar"), "{err}");
+    let errors = err
+        .lines()
+        .filter(|l| l.to_lowercase().starts_with("error"));
+    assert_eq!(errors.count(), 1, "{err}");
+}
