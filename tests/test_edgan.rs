@@ -124,13 +124,14 @@ fn the_table_counts_runs_and_refuses_stale_folders() {
     );
     assert!(md.contains("| EDGAN | `edgan_l1` | 1 / 0 / 0 |"), "{md}");
     assert!(md.contains("| SNGAN | `sngan` | 0 / 0 / 1 |"), "{md}");
-    assert!(md.contains("| WGAN-GP | not built yet |"), "{md}");
+    assert!(md.contains("| SAGAN | not built yet |"), "{md}");
+    assert!(md.contains("| WGAN-GP | `wgan-gp` | 0 / 0 / 1 |"), "{md}");
     assert!(
         md.contains("Stale run folders") && md.contains("sngan_s1"),
         "{md}"
     );
     assert!(
-        md.contains("EDGAN better than LSGAN (paper 14.02 < 21.64): "),
+        md.contains("- `edgan_l1` better than `lsgan` (paper 14.02 < 21.64): "),
         "{md}"
     );
     assert!(

@@ -24,6 +24,11 @@ pub enum VariantKind {
     Edgan,
     /// LSGAN (Mao et al. 2017; [`crate::variants::lsgan`]); image models only.
     Lsgan,
+    /// WGAN-GP (Gulrajani et al. 2017; [`crate::variants::wgan_gp`]); a critic D only.
+    WganGp,
+    /// GAN with a zero-centred gradient penalty (Thanh-Tung et al. 2019;
+    /// [`crate::variants::gan_0gp`]); a critic D only.
+    Gan0Gp,
 }
 
 /// Optimiser of one network.
@@ -221,6 +226,15 @@ pub struct ImageArch {
     /// batch norm) instead of the batch-norm one.
     #[serde(default)]
     pub sn_all: bool,
+    /// `edgan-dcgan` only: a critic D (the figure-2 layers with biases and no batch norm, so
+    /// its input gradient can be written: WGAN-GP, GAN-0GP, the bi-penalty).
+    #[serde(default)]
+    pub critic: bool,
+    /// Weight of D's gradient penalty at interpolates (default 0 = none; WGAN-GP and GAN-0GP
+    /// need one > 0 — the experiments use 10, WGAN-GP's; EDGAN with one > 0 is Table 5's
+    /// bi-penalty).
+    #[serde(default)]
+    pub lambda_gp: f32,
     /// Values of z (compiled: 100, 128; EDGAN: 128); default 100.
     #[serde(default = "default_latent")]
     pub latent: usize,
@@ -278,6 +292,8 @@ impl Default for ImageArch {
             lambda_ced: default_lambda_ced(),
             g_penalty: GPenalty::Ced,
             sn_all: false,
+            critic: false,
+            lambda_gp: 0.0,
         }
     }
 }
@@ -337,6 +353,35 @@ impl ImageArch {
         non_negative("margin", self.margin as f64)?;
         non_negative("pt_weight", self.pt_weight as f64)?;
         non_negative("lambda_ced", self.lambda_ced as f64)?;
+        non_negative("lambda_gp", self.lambda_gp as f64)?;
+        let penalised = matches!(self.variant, VariantKind::WganGp | VariantKind::Gan0Gp)
+            || (self.variant == VariantKind::Edgan && self.lambda_gp > 0.0);
+        if matches!(self.variant, VariantKind::WganGp | VariantKind::Gan0Gp)
+            && self.lambda_gp <= 0.0
+        {
+            return Err(Invalid::new(
+                "lambda_gp",
+                self.lambda_gp,
+                format!(
+                    "> 0 for variant {} (its gradient penalty)",
+                    self.variant.name()
+                ),
+            ));
+        }
+        if penalised != self.critic {
+            return Err(Invalid::new(
+                "critic",
+                self.critic,
+                "true exactly when D's gradient is penalised (wgan-gp, gan-0gp, edgan with lambda_gp > 0): only a critic without batch norm has a per-sample input gradient",
+            ));
+        }
+        if self.critic && (self.sn_in_p || self.sn_all) {
+            return Err(Invalid::new(
+                "critic",
+                "true",
+                "false with sn_in_p or sn_all (the critic has no spectral norm)",
+            ));
+        }
         if !IMAGE_LATENTS.contains(&self.latent) {
             return Err(Invalid::new(
                 "latent",
@@ -353,13 +398,17 @@ impl ImageArch {
                 ));
             }
         }
-        if self.model == ImageModel::Dcgan && (self.r311 || self.sn_in_p || self.sn_all) {
+        if self.model == ImageModel::Dcgan
+            && (self.r311 || self.sn_in_p || self.sn_all || self.critic)
+        {
             let key = if self.r311 {
                 "r311"
             } else if self.sn_in_p {
                 "sn_in_p"
-            } else {
+            } else if self.sn_all {
                 "sn_all"
+            } else {
+                "critic"
             };
             return Err(Invalid::new(
                 key,
@@ -410,6 +459,8 @@ impl VariantKind {
             VariantKind::Energy => "energy",
             VariantKind::Edgan => "edgan",
             VariantKind::Lsgan => "lsgan",
+            VariantKind::WganGp => "wgan-gp",
+            VariantKind::Gan0Gp => "gan-0gp",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -420,6 +471,8 @@ impl VariantKind {
             Self::Energy,
             Self::Edgan,
             Self::Lsgan,
+            Self::WganGp,
+            Self::Gan0Gp,
         ]
         .into_iter()
         .find(|v| v.name() == s)
@@ -470,7 +523,10 @@ impl Arch {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(format!("lr = {} must be positive", self.lr));
         }
-        if matches!(self.variant, VariantKind::Edgan | VariantKind::Lsgan) {
+        if matches!(
+            self.variant,
+            VariantKind::Edgan | VariantKind::Lsgan | VariantKind::WganGp | VariantKind::Gan0Gp
+        ) {
             return Err(format!(
                 "{} is an image variant (`ebgan edgan`), not one of the MNIST grid",
                 self.variant.name()
@@ -565,7 +621,9 @@ impl Arch {
             VariantKind::Gan => 6,
             VariantKind::Ebgan => 7,
             VariantKind::EbganPt | VariantKind::Energy => 8,
-            VariantKind::Edgan | VariantKind::Lsgan => return Err(bad()),
+            VariantKind::Edgan | VariantKind::Lsgan | VariantKind::WganGp | VariantKind::Gan0Gp => {
+                return Err(bad())
+            }
         };
         if parts.len() != expected {
             return Err(bad());

@@ -36,6 +36,8 @@ pub enum Stream {
     PopulationStats = 19,
     /// An independent prior draw scored beside the chains: the FID's resampling noise.
     PriorRedraw = 20,
+    /// α of the interpolates x̂ = α·x + (1 − α)·x̃ of a gradient penalty (counter: D step).
+    Interpolation = 21,
 }
 
 /// The random stream (seed, key, counter).
@@ -56,6 +58,11 @@ pub struct DiscOut<const X: usize, const O: usize> {
     pub input_grad: Option<Rows<X, Traced>>,
     /// In a G step with an encoder ([`Losses::needs_encoder`]): the fakes' z and E(G(z)).
     pub latent: Option<LatentPair>,
+    /// In a D step of a variant that penalises D's gradient at interpolates
+    /// ([`Losses::needs_interpolates`]): ∇ₓ of D's summed outputs at x̂_i = α_i·x_i +
+    /// (1 − α_i)·x̃_i (real row i, fake row i, α_i ~ U[0, 1] per sample), (b, X), as forward
+    /// operations on the tape.
+    pub interp_grad: Option<Rows<X, Traced>>,
     /// In a G step of a variant that compares the batches ([`Losses::needs_real_in_g_step`]):
     /// the real rows of the last D step, the batch the fakes were scored against (EDGAN's
     /// X_E of ρ(X_E, X̂_EG)); a constant.
@@ -72,6 +79,7 @@ impl<const X: usize, const O: usize> DiscOut<X, O> {
             input_grad: None,
             latent: None,
             real: None,
+            interp_grad: None,
         }
     }
 }
@@ -113,6 +121,12 @@ pub trait Losses<const X: usize, const O: usize> {
     }
     /// Whether the G step needs an encoder E: x → z trained with G ([`DiscOut::latent`]).
     fn needs_encoder(&self) -> bool {
+        false
+    }
+    /// Whether the D step needs D's input gradient at interpolates between the real and the
+    /// fake rows ([`DiscOut::interp_grad`]; WGAN-GP, GAN-0GP); D must provide
+    /// [`Net::forward_with_input_grad`].
+    fn needs_interpolates(&self) -> bool {
         false
     }
     /// Whether the G step needs the real batch ([`DiscOut::real`]; EDGAN's distance between the
@@ -375,7 +389,7 @@ impl<const X: usize, const O: usize, L: Losses<X, O>, const Z: usize> Harness<X,
                 "this variant trains an encoder E: x → z with G; none was given".into()
             });
         }
-        if losses.needs_input_grad() {
+        if losses.needs_input_grad() || losses.needs_interpolates() {
             let probe: Rows<X> = dev.zeros_like(&(1, Const));
             if d.forward_with_input_grad(probe.leaky_trace(), &[1])
                 .is_none()
@@ -383,7 +397,7 @@ impl<const X: usize, const O: usize, L: Losses<X, O>, const Z: usize> Harness<X,
                 return Err("this variant needs D's input gradient (a gradient penalty); D's family cannot write it (batch norm or dropout in D)".into());
             }
         }
-        if losses.needs_input_grad() && dropout_p.is_some() {
+        if (losses.needs_input_grad() || losses.needs_interpolates()) && dropout_p.is_some() {
             return Err("a gradient penalty with dropout in D is not supported".into());
         }
         Ok(Self {
@@ -430,6 +444,18 @@ impl<const X: usize, const O: usize, L: Losses<X, O>, const Z: usize> GanTrainer
                 // The same values without a tape: no G backward for fakes the G step never uses.
                 x.extend(self.g.forward_untraced(z, &[b]).tanh().as_vec());
             }
+            let interp = self.losses.needs_interpolates().then(|| {
+                let mut rng = stream(self.seed, Stream::Interpolation, c);
+                let mut v = vec![0f32; b * X];
+                for (i, row) in v.chunks_exact_mut(X).enumerate() {
+                    let a: f32 = rng.gen_range(0.0..1.0);
+                    let (r, f) = (&x[i * X..(i + 1) * X], &x[(b + i) * X..(b + i + 1) * X]);
+                    for ((o, r), f) in row.iter_mut().zip(r).zip(f) {
+                        *o = a * r + (1.0 - a) * f;
+                    }
+                }
+                self.dev.tensor_from_vec(v, (b, Const::<X>))
+            });
             let x: Rows<X> = self.dev.tensor_from_vec(x, (2 * b, Const));
             let x = x.trace(take(&mut self.d_grads));
             let input = x.with_empty_tape();
@@ -447,6 +473,21 @@ impl<const X: usize, const O: usize, L: Losses<X, O>, const Z: usize> GanTrainer
             } else {
                 let (out, code) = self.d.forward(x, &[b, b], drop);
                 DiscOut::new(out, code, input)
+            };
+            // The interpolates' pass on a tape of its own that joins the loss's; D's
+            // parameters are the leaves of the stacked pass's gradient set.
+            let d_out = match interp {
+                Some(xh) => {
+                    let (_, _, g) = self
+                        .d
+                        .forward_with_input_grad(xh.leaky_trace(), &[b])
+                        .expect("checked when the harness was built");
+                    DiscOut {
+                        interp_grad: Some(g),
+                        ..d_out
+                    }
+                }
+                None => d_out,
             };
             let (loss, s) = self.losses.d_loss(d_out, b);
             stats.d_loss = loss.array();

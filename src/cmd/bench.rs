@@ -52,6 +52,9 @@ pub enum Measurement {
     Eval,
     /// The image rows ([`super::bench_images`]): the DCGAN discriminator and the face models.
     Images,
+    /// The EDGAN paper's models ([`super::bench_images::measure_edgan`]): D and G steps of the
+    /// figure-2 DCGAN, OptimizedDCGAN and EDGAN at batch 64.
+    Edgan,
 }
 
 /// Milliseconds of each timed call of `f`.
@@ -420,6 +423,11 @@ pub fn main(args: Args) -> Result<()> {
     }
     if wanted(Measurement::Images) {
         for (name, ms, gflop) in super::bench_images::measure(args.warmup, args.steps) {
+            record(&name, ms, gflop);
+        }
+    }
+    if wanted(Measurement::Edgan) {
+        for (name, ms, gflop) in super::bench_images::measure_edgan(args.steps) {
             record(&name, ms, gflop);
         }
     }

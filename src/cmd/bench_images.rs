@@ -1,7 +1,8 @@
 //! The image rows of `ebgan bench` (image-GAN issue, "Speed"): the DCGAN discriminator's
 //! forward + backward at batch 64 on 32 × 32 × 3, its convolution layers alone, the same
 //! layers' matmuls alone (the difference is the column transforms), and full D + G steps of
-//! the face models (DCGAN, EBGAN) at 32 × 32 and 64 × 64 on random images.
+//! the face models (DCGAN, EBGAN) at 32 × 32 and 64 × 64 on random images; and
+//! ([`measure_edgan`]) the D and G steps of the EDGAN paper's models at batch 64.
 //!
 //! FLOP counts are matmul FLOP: a layer's forward product 2·rows·K·N (per image:
 //! [`LayerInfo::flops_per_image`]), three such products for forward + backward (the input and
@@ -154,6 +155,81 @@ pub fn measure(warmup: usize, steps: usize) -> Vec<Timed> {
                 step_gflop(BATCH, f_g, f_d),
             ));
         }
+    }
+    out
+}
+
+/// The EDGAN paper's three protocols at batch 64 on random 32 × 32 × 3 images: the figure-2
+/// DCGAN (GAN losses, Adam), OptimizedDCGAN (R311 + SN_in_P, orthogonal, OAdam, GAN losses)
+/// and EDGAN (OptimizedDCGAN + λ·ρ on G), each trained with one and with two D steps per G
+/// step. Rows `edgan32_<model>_step_k1` and `_k2` are measured (`steps`/10 calls, at least 3,
+/// after one warm-up); `_d_step` = median(k2) − median(k1) and `_g_step` = median(k1) −
+/// `_d_step` are derived from those medians (one value each: the harness times no part of a
+/// step on its own). GFLOP: a D step 3·2b·F_D, a G step 3b·(F_D + F_G) (ρ's soft histograms
+/// not counted).
+pub fn measure_edgan(steps: usize) -> Vec<Timed> {
+    use gan_variants::config::{ImageModel, Optim, WeightInit};
+    use gan_variants::nets::edgan::{Fig2Discriminator, Fig2Generator, R311Generator};
+    let dev = Cpu::seed_from_u64(0);
+    let runs = (steps / 10).max(3);
+    let reals: Vec<f32> = random(&dev, 2 * BATCH, 3072).as_vec();
+    let f_d = Fig2Discriminator::<3072, 1>::build(&dev).flops_per_image();
+    let mut out = Vec::new();
+    for model in ["dcgan", "optimized", "edgan"] {
+        let mut arch = ImageArch {
+            model: ImageModel::EdganDcgan,
+            latent: 128,
+            ..Default::default()
+        };
+        if model != "dcgan" {
+            arch.r311 = true;
+            arch.sn_in_p = true;
+            (arch.init_d, arch.init_g) = (WeightInit::Orthogonal, WeightInit::Orthogonal);
+            (arch.optim_d, arch.optim_g) = (Optim::OAdam, Optim::OAdam);
+        }
+        if model == "edgan" {
+            arch.variant = VariantKind::Edgan;
+        }
+        let f_g = if arch.r311 {
+            R311Generator::<128, 3072>::build(&dev).flops_per_image()
+        } else {
+            Fig2Generator::<128, 3072>::build(&dev).flops_per_image()
+        };
+        let b = BATCH as f64;
+        let mut medians = [0.0; 2];
+        for k in [1usize, 2] {
+            let cfg = ImageGanConfig {
+                arch: arch.clone(),
+                train: TrainSettings {
+                    batch: BATCH,
+                    d_steps: k,
+                    d_init_std: 0.02,
+                    g_init_std: 0.02,
+                    ..Default::default()
+                },
+            };
+            let mut trainer = build_image(&dev, &cfg, 1).expect("compiled geometry");
+            let ms = time_steps(1, runs, |t| {
+                trainer.step(t, &reals[..k * BATCH * 3072]);
+            });
+            medians[k - 1] = super::bench::summary(ms.clone()).0;
+            out.push((
+                format!("edgan32_{model}_step_k{k}"),
+                ms,
+                (3.0 * 2.0 * b * f_d * k as f64 + 3.0 * b * (f_d + f_g)) / 1e9,
+            ));
+        }
+        let d = medians[1] - medians[0];
+        out.push((
+            format!("edgan32_{model}_d_step"),
+            vec![d],
+            3.0 * 2.0 * b * f_d / 1e9,
+        ));
+        out.push((
+            format!("edgan32_{model}_g_step"),
+            vec![medians[0] - d],
+            3.0 * b * (f_d + f_g) / 1e9,
+        ));
     }
     out
 }

@@ -97,8 +97,11 @@ pub trait Layers {
     fn init_orthogonal(&mut self, _rng: &mut StdRng) {}
 }
 
-/// An activation applied element-wise after the normalisation.
+/// An activation applied element-wise after the normalisation; all three are piecewise
+/// linear: slope 1 for x > 0, [`Activation::SLOPE`] otherwise.
 pub trait Activation: Clone + std::fmt::Debug + Default {
+    /// The slope for x ≤ 0 (ReLU 0, LeakyReLU 0.2, identity 1).
+    const SLOPE: f32;
     fn apply<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T>;
 }
 
@@ -117,16 +120,19 @@ pub struct Identity;
 pub const LEAKY_SLOPE: f32 = 0.2;
 
 impl Activation for Relu {
+    const SLOPE: f32 = 0.0;
     fn apply<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T> {
         x.relu()
     }
 }
 impl Activation for LeakyRelu {
+    const SLOPE: f32 = LEAKY_SLOPE;
     fn apply<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T> {
         leaky_relu(x, LEAKY_SLOPE)
     }
 }
 impl Activation for Identity {
+    const SLOPE: f32 = 1.0;
     fn apply<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T> {
         x
     }
@@ -699,6 +705,258 @@ impl<
     }
 }
 
+/// What a recording pass keeps of one layer for the input-gradient chain: the activation's
+/// derivative at the pass (a constant (rows, C_out) mask: 1 where the output is positive, the
+/// activation's [`Activation::SLOPE`] elsewhere) and the layer's input side.
+pub struct GradRecord {
+    mask: Mat,
+    side_in: usize,
+}
+
+/// ∇ₓ of a network's summed outputs written as forward operations (spec energy-gan-mcmc.md,
+/// "double backprop without double backprop"; [`crate::ops::input_grad`]): a recording pass
+/// keeps each layer's activation mask, then the chain g ↦ Jᵀ(g ⊙ a') runs from the output back
+/// to the input with the traced weights, Jᵀ of a convolution being the transposed convolution
+/// with Wᵀ. Possible for convolutions followed by a bias or nothing and a piecewise-linear
+/// activation ([`GradStage::INPUT_GRAD`]): the critics of WGAN-GP and GAN-0GP. Batch norm
+/// couples the rows, transposed convolutions and spectrally normalised layers are not written
+/// here: their `INPUT_GRAD` is false and the network refuses
+/// ([`Net::forward_with_input_grad`] returns None).
+pub trait GradStage<In>: Stage<In> {
+    const INPUT_GRAD: bool;
+    /// The training pass, recording what [`GradStage::input_grad`] needs.
+    fn forward_recording(&self, x: In, pass: &Pass, stack: &mut Vec<GradRecord>) -> Self::Out;
+    /// g (rows of the output maps, as a matrix) ↦ the gradient at the input maps, on g's tape.
+    ///
+    /// # Panics
+    /// When `INPUT_GRAD` is false, or without the records of a recording pass.
+    fn input_grad(&self, g: Mat<Traced>, stack: &mut Vec<GradRecord>) -> Mat<Traced>;
+}
+
+impl<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, N, A>
+    GradStage<Maps<CI, Traced>> for Conv<CI, CO, K, S, P, N, A>
+where
+    N: LayerNorm<CO>,
+    A: Activation,
+{
+    const INPUT_GRAD: bool = N::ROW_WISE;
+    fn forward_recording(
+        &self,
+        x: Maps<CI, Traced>,
+        pass: &Pass,
+        stack: &mut Vec<GradRecord>,
+    ) -> Maps<CO, Traced> {
+        let side_in = x.side;
+        let out = self.run(x, pass);
+        let rows = out.x.shape().0;
+        let mask: Vec<f32> = out
+            .x
+            .as_vec()
+            .iter()
+            .map(|o| if *o > 0.0 { 1.0 } else { A::SLOPE })
+            .collect();
+        let mask = out.x.device().tensor_from_vec(mask, (rows, CO));
+        stack.push(GradRecord { mask, side_in });
+        out
+    }
+    fn input_grad(&self, g: Mat<Traced>, stack: &mut Vec<GradRecord>) -> Mat<Traced> {
+        assert!(
+            Self::INPUT_GRAD,
+            "a convolution followed by batch norm has no row-wise input gradient"
+        );
+        let r = stack.pop().expect("a recording pass ran");
+        let w: Mat = self.weight.clone().reshape_like(&(K * K * CI, CO));
+        crate::ops::input_grad::conv_transpose(g * r.mask, &w, r.side_in, Geometry::new(K, S, P))
+    }
+}
+
+macro_rules! no_input_grad {
+    ($($ty:ty, [$($gen:tt)*], [$($bound:tt)*]);+ $(;)?) => {$(
+        impl<$($gen)*> GradStage<Maps<CI, Traced>> for $ty where $($bound)* {
+            const INPUT_GRAD: bool = false;
+            fn forward_recording(&self, x: Maps<CI, Traced>, pass: &Pass, _: &mut Vec<GradRecord>) -> Self::Out {
+                self.run(x, pass)
+            }
+            fn input_grad(&self, _: Mat<Traced>, _: &mut Vec<GradRecord>) -> Mat<Traced> {
+                unreachable!("no input-gradient chain through this layer (INPUT_GRAD is false)")
+            }
+        }
+    )+};
+}
+
+no_input_grad!(
+    ConvT<CI, CO, K, S, P, N, A>,
+    [const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, N, A],
+    [N: LayerNorm<CO>, A: Activation];
+    SnConv<CI, CO, K, S, P, N, A>,
+    [const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize, N, A],
+    [N: LayerNorm<CO>, A: Activation];
+    NoiseConcat<CI, KN, CK>,
+    [const CI: usize, const KN: usize, const CK: usize],
+    [];
+);
+
+#[allow(clippy::type_complexity)]
+impl<In, A: GradStage<In>> GradStage<In> for (A,) {
+    const INPUT_GRAD: bool = A::INPUT_GRAD;
+    fn forward_recording(&self, x: In, pass: &Pass, stack: &mut Vec<GradRecord>) -> Self::Out {
+        self.0.forward_recording(x, pass, stack)
+    }
+    fn input_grad(&self, g: Mat<Traced>, stack: &mut Vec<GradRecord>) -> Mat<Traced> {
+        self.0.input_grad(g, stack)
+    }
+}
+
+#[allow(clippy::type_complexity)]
+impl<In, A: GradStage<In>, B: GradStage<A::Out>> GradStage<In> for (A, B) {
+    const INPUT_GRAD: bool = A::INPUT_GRAD && B::INPUT_GRAD;
+    fn forward_recording(&self, x: In, pass: &Pass, stack: &mut Vec<GradRecord>) -> Self::Out {
+        self.1
+            .forward_recording(self.0.forward_recording(x, pass, stack), pass, stack)
+    }
+    fn input_grad(&self, g: Mat<Traced>, stack: &mut Vec<GradRecord>) -> Mat<Traced> {
+        self.0.input_grad(self.1.input_grad(g, stack), stack)
+    }
+}
+
+#[allow(clippy::type_complexity)]
+impl<In, A: GradStage<In>, B: GradStage<A::Out>, C: GradStage<B::Out>> GradStage<In> for (A, B, C) {
+    const INPUT_GRAD: bool = A::INPUT_GRAD && B::INPUT_GRAD && C::INPUT_GRAD;
+    fn forward_recording(&self, x: In, pass: &Pass, stack: &mut Vec<GradRecord>) -> Self::Out {
+        self.2.forward_recording(
+            self.1
+                .forward_recording(self.0.forward_recording(x, pass, stack), pass, stack),
+            pass,
+            stack,
+        )
+    }
+    fn input_grad(&self, g: Mat<Traced>, stack: &mut Vec<GradRecord>) -> Mat<Traced> {
+        self.0
+            .input_grad(self.1.input_grad(self.2.input_grad(g, stack), stack), stack)
+    }
+}
+
+#[allow(clippy::type_complexity)]
+impl<In, A: GradStage<In>, B: GradStage<A::Out>, C: GradStage<B::Out>, D: GradStage<C::Out>>
+    GradStage<In> for (A, B, C, D)
+{
+    const INPUT_GRAD: bool = A::INPUT_GRAD && B::INPUT_GRAD && C::INPUT_GRAD && D::INPUT_GRAD;
+    fn forward_recording(&self, x: In, pass: &Pass, stack: &mut Vec<GradRecord>) -> Self::Out {
+        self.3.forward_recording(
+            self.2.forward_recording(
+                self.1
+                    .forward_recording(self.0.forward_recording(x, pass, stack), pass, stack),
+                pass,
+                stack,
+            ),
+            pass,
+            stack,
+        )
+    }
+    fn input_grad(&self, g: Mat<Traced>, stack: &mut Vec<GradRecord>) -> Mat<Traced> {
+        self.0.input_grad(
+            self.1
+                .input_grad(self.2.input_grad(self.3.input_grad(g, stack), stack), stack),
+            stack,
+        )
+    }
+}
+
+#[allow(clippy::type_complexity)]
+impl<
+        In,
+        A: GradStage<In>,
+        B: GradStage<A::Out>,
+        C: GradStage<B::Out>,
+        D: GradStage<C::Out>,
+        F: GradStage<D::Out>,
+    > GradStage<In> for (A, B, C, D, F)
+{
+    const INPUT_GRAD: bool =
+        A::INPUT_GRAD && B::INPUT_GRAD && C::INPUT_GRAD && D::INPUT_GRAD && F::INPUT_GRAD;
+    fn forward_recording(&self, x: In, pass: &Pass, stack: &mut Vec<GradRecord>) -> Self::Out {
+        self.4.forward_recording(
+            self.3.forward_recording(
+                self.2.forward_recording(
+                    self.1
+                        .forward_recording(self.0.forward_recording(x, pass, stack), pass, stack),
+                    pass,
+                    stack,
+                ),
+                pass,
+                stack,
+            ),
+            pass,
+            stack,
+        )
+    }
+    fn input_grad(&self, g: Mat<Traced>, stack: &mut Vec<GradRecord>) -> Mat<Traced> {
+        self.0.input_grad(
+            self.1.input_grad(
+                self.2
+                    .input_grad(self.3.input_grad(self.4.input_grad(g, stack), stack), stack),
+                stack,
+            ),
+            stack,
+        )
+    }
+}
+
+#[allow(clippy::type_complexity)]
+impl<
+        In,
+        A: GradStage<In>,
+        B: GradStage<A::Out>,
+        C: GradStage<B::Out>,
+        D: GradStage<C::Out>,
+        F: GradStage<D::Out>,
+        G: GradStage<F::Out>,
+    > GradStage<In> for (A, B, C, D, F, G)
+{
+    const INPUT_GRAD: bool = A::INPUT_GRAD
+        && B::INPUT_GRAD
+        && C::INPUT_GRAD
+        && D::INPUT_GRAD
+        && F::INPUT_GRAD
+        && G::INPUT_GRAD;
+    fn forward_recording(&self, x: In, pass: &Pass, stack: &mut Vec<GradRecord>) -> Self::Out {
+        self.5.forward_recording(
+            self.4.forward_recording(
+                self.3.forward_recording(
+                    self.2.forward_recording(
+                        self.1.forward_recording(
+                            self.0.forward_recording(x, pass, stack),
+                            pass,
+                            stack,
+                        ),
+                        pass,
+                        stack,
+                    ),
+                    pass,
+                    stack,
+                ),
+                pass,
+                stack,
+            ),
+            pass,
+            stack,
+        )
+    }
+    fn input_grad(&self, g: Mat<Traced>, stack: &mut Vec<GradRecord>) -> Mat<Traced> {
+        self.0.input_grad(
+            self.1.input_grad(
+                self.2.input_grad(
+                    self.3
+                        .input_grad(self.4.input_grad(self.5.input_grad(g, stack), stack), stack),
+                    stack,
+                ),
+                stack,
+            ),
+            stack,
+        )
+    }
+}
+
 /// What the builders need of a convolutional network, whatever its layers.
 pub trait ConvModel {
     /// [`ConvNet::layers`].
@@ -758,13 +1016,54 @@ impl<const I: usize, const CI: usize, const CM: usize, const O: usize, const CO:
 where
     Tr: Layers
         + TensorCollection<f32, Cpu, To<f32, Cpu> = Tr>
-        + Stage<Maps<CI, Traced>, Out = Maps<CM, Traced>>
+        + GradStage<Maps<CI, Traced>, Out = Maps<CM, Traced>>
         + Stage<Maps<CI>, Out = Maps<CM>>,
     H: Layers
         + TensorCollection<f32, Cpu, To<f32, Cpu> = H>
-        + Stage<Maps<CM, Traced>, Out = Maps<CO, Traced>>
+        + GradStage<Maps<CM, Traced>, Out = Maps<CO, Traced>>
         + Stage<Maps<CM>, Out = Maps<CO>>,
 {
+    /// Where every layer can write it ([`GradStage::INPUT_GRAD`]: no batch norm, no
+    /// transposed or spectrally normalised convolution): the training pass and ∇ₓ of each
+    /// image's summed outputs as forward operations. None otherwise.
+    fn forward_with_input_grad(
+        &self,
+        x: Rows<I, Traced>,
+        segments: &[usize],
+    ) -> Option<(Rows<O, Traced>, Matrix<Traced>, Rows<I, Traced>)> {
+        if !(Tr::INPUT_GRAD && H::INPUT_GRAD) {
+            return None;
+        }
+        let pass = Pass {
+            segments,
+            eps: self.eps,
+            bn: BnMode::Batch,
+        };
+        let n = x.shape().0;
+        let side = side_of(I, CI).expect("checked when built");
+        let maps = Maps {
+            x: x.reshape_like(&(n * side * side, Const::<CI>)),
+            side,
+        };
+        let mut stack = Vec::new();
+        let mid = self.net.trunk.forward_recording(maps, &pass, &mut stack);
+        let code_width = mid.x.shape().0 / n * CM;
+        let code = mid.x.with_empty_tape().reshape_like(&(n, code_width));
+        let out = self.net.head.forward_recording(mid, &pass, &mut stack);
+        let rows = out.x.shape().0;
+        // d(Σ outputs)/d(outputs) = 1, on a fresh tape that joins the loss's.
+        let ones: Mat = out.x.device().ones_like(&(rows, CO));
+        let g = self
+            .net
+            .head
+            .input_grad(ones.retaped::<Traced>(), &mut stack);
+        let g = self.net.trunk.input_grad(g, &mut stack);
+        Some((
+            out.x.reshape_like(&(n, Const::<O>)),
+            code,
+            g.reshape_like(&(n, Const::<I>)),
+        ))
+    }
     /// The family has no dropout: `drop` must be `None` (the image configurations have no
     /// dropout switch).
     fn forward(

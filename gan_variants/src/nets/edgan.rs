@@ -21,6 +21,9 @@
 //!   from any u ≠ 0: SN_in_P here is a weight normalisation of the logit's kernel (tested).
 //! - **Discriminator, SNGAN** (a peer of Table 6): the figure-2 layers with spectral norm on
 //!   every layer, biases and no batch norm (Miyato et al. 2018 use no batch norm in D).
+//! - **Critic** (WGAN-GP, GAN-0GP, the bi-penalty): the figure-2 layers with biases and no
+//!   batch norm (the spec: "critic without batch norm"), whose input gradient is written as
+//!   forward operations for the penalty.
 //!
 //! Layers followed by batch norm have no bias anywhere (β replaces it). Initialisation:
 //! N(0, σ²) or orthogonal per network ([`crate::config::WeightInit`]).
@@ -85,6 +88,37 @@ pub type Fig2Discriminator<const X: usize, const O: usize> =
 /// The SN_in_P discriminator of OptimizedDCGAN.
 pub type SnDiscriminator<const X: usize, const O: usize> =
     ConvNet<X, 3, 256, O, 1, DTrunk, (SnLogit<256>,)>;
+/// A critic layer: a bias, LeakyReLU 0.2, no batch norm.
+pub type CriticLayer<
+    const CI: usize,
+    const CO: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+> = super::conv::Conv<CI, CO, K, S, P, Bias<CO>, super::conv::LeakyRelu>;
+/// The critic of WGAN-GP and GAN-0GP (and of Table 5's bi-penalty): the figure-2 layers with
+/// biases and no batch norm, the compression conv to one linear output. Every layer can write
+/// its input gradient ([`super::conv::GradStage`]), so D's gradient can be penalised.
+pub type CriticD<const X: usize, const O: usize> = ConvNet<
+    X,
+    3,
+    256,
+    O,
+    1,
+    (
+        (
+            CriticLayer<3, 64, 3, 1, 1>,
+            CriticLayer<64, 64, 4, 2, 1>,
+            CriticLayer<64, 128, 3, 1, 1>,
+        ),
+        (
+            CriticLayer<128, 128, 4, 2, 1>,
+            CriticLayer<128, 256, 3, 1, 1>,
+            CriticLayer<256, 256, 4, 2, 1>,
+        ),
+    ),
+    (Logit<256>,),
+>;
 /// A spectrally normalised layer of SNGAN's D: a bias, LeakyReLU 0.2, no batch norm.
 pub type SnLayer<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize> =
     SnConv<CI, CO, K, S, P, Bias<CO>, super::conv::LeakyRelu>;
@@ -148,7 +182,11 @@ pub fn discriminator<const X: usize>(
 ) -> Result<Box<dyn Net<X, 1>>, String> {
     check_geometry(X)?;
     let (o, lr, init, std) = (arch.optim_d, arch.lr_d, arch.init_d, train.d_init_std);
-    Ok(if arch.sn_all {
+    Ok(if arch.critic {
+        Box::new(super::image::trainable::<CriticD<X, 1>>(
+            dev, init, std, o, lr, train, rng,
+        )?)
+    } else if arch.sn_all {
         Box::new(super::image::trainable::<SngD<X, 1>>(
             dev, init, std, o, lr, train, rng,
         )?)
@@ -195,5 +233,6 @@ pub fn describe_all<const Z: usize>() -> Vec<(&'static str, Result<Vec<LayerInfo
             SnDiscriminator::<3072, 1>::build(&dev).layers(),
         ),
         ("sngan-discriminator", SngD::<3072, 1>::build(&dev).layers()),
+        ("critic", CriticD::<3072, 1>::build(&dev).layers()),
     ]
 }

@@ -99,6 +99,7 @@ impl<const W: usize, D: Device<f32>> TensorCollection<f32, D> for Bias<W, f32, D
 }
 
 impl<const W: usize> LayerNorm<W> for Bias<W> {
+    const ROW_WISE: bool = true;
     fn apply<T: Tape<f32, Cpu>>(&self, z: Rows<W, T>, _: &[usize], _: f32) -> Rows<W, T> {
         let shape = *z.shape();
         z + self.beta.retaped::<T>().broadcast_like(&shape)
@@ -120,6 +121,10 @@ pub enum BnMode<'a> {
 
 /// The normalisation after a layer's matmul: batch norm over each segment of rows, or none.
 pub trait LayerNorm<const W: usize>: TensorCollection<f32, Cpu, To<f32, Cpu> = Self> {
+    /// Whether each row's output depends on that row alone, through an identity Jacobian (a
+    /// bias or nothing): then a layer's input gradient can be written as forward operations
+    /// ([`crate::nets::conv::GradStage`]). Batch norm couples the rows: false.
+    const ROW_WISE: bool = false;
     fn apply<T: Tape<f32, Cpu>>(&self, z: Rows<W, T>, segments: &[usize], eps: f32) -> Rows<W, T>;
     /// [`LayerNorm::apply`] with the statistics of `mode` (only batch norm differs).
     fn apply_mode<T: Tape<f32, Cpu>>(
@@ -179,6 +184,7 @@ impl<const W: usize> LayerNorm<W> for Affine<W> {
 }
 
 impl<const W: usize> LayerNorm<W> for NoNorm<W> {
+    const ROW_WISE: bool = true;
     fn apply<T: Tape<f32, Cpu>>(&self, z: Rows<W, T>, _: &[usize], _: f32) -> Rows<W, T> {
         z
     }

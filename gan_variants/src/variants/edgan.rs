@@ -13,6 +13,7 @@
 //! per G step, OAdam, the learning rates) is the configuration's, not this file's.
 
 use super::gan::Gan;
+use super::penalty::{gradient_penalty, Centre};
 use crate::config::GPenalty;
 use crate::harness::{DiscOut, LossStats, Losses};
 use crate::ops::ced::{ced, js_divergence, SoftHistogram};
@@ -28,11 +29,27 @@ pub struct Edgan {
     pub histogram: SoftHistogram,
     /// ρ (EDGAN) or the JS divergence of the pixel histograms (the paper's Table 5 control).
     pub penalty: GPenalty,
+    /// Weight of a one-centred gradient penalty on D at interpolates (WGAN-GP's), 0 = none:
+    /// with ρ on G, the paper's Table 5 "bi-penalty" (λ = 10).
+    pub lambda_gp: f32,
 }
 
 impl<const X: usize> Losses<X, 1> for Edgan {
-    fn d_loss(&self, d: DiscOut<X, 1>, n_real: usize) -> (Loss, LossStats) {
-        Gan.d_loss(d, n_real)
+    fn d_loss(&self, mut d: DiscOut<X, 1>, n_real: usize) -> (Loss, LossStats) {
+        let g = d.interp_grad.take();
+        let (gan, mut stats) = Gan.d_loss(d, n_real);
+        match g {
+            Some(g) if self.lambda_gp > 0.0 => {
+                let (gp, v) = gradient_penalty(g, Centre::One);
+                stats.grad_penalty = Some(v);
+                (gan + gp * self.lambda_gp, stats)
+            }
+            _ => (gan, stats),
+        }
+    }
+
+    fn needs_interpolates(&self) -> bool {
+        self.lambda_gp > 0.0
     }
 
     fn g_loss(&self, mut d: DiscOut<X, 1>) -> (Loss, LossStats) {
@@ -95,6 +112,7 @@ mod tests {
                 lambda,
                 histogram: h,
                 penalty: GPenalty::Ced,
+                lambda_gp: 0.0,
             }
             .g_loss(d);
             let v = loss.array();

@@ -10,7 +10,10 @@ pub mod ebgan_pt;
 pub mod edgan;
 pub mod energy;
 pub mod gan;
+pub mod gan_0gp;
 pub mod lsgan;
+pub mod penalty;
+pub mod wgan_gp;
 
 use crate::config::{GanConfig, ImageGanConfig, ImageModel, VariantKind};
 use crate::harness::{stream, GanTrainer, Harness, Stream};
@@ -67,7 +70,7 @@ pub fn build(dev: &Cpu, cfg: &GanConfig, seed: u64) -> Result<Box<dyn GanTrainer
             Box::new(Harness::with_encoder(dev, g, u, e, t, None, losses, seed)?)
         }
         VariantKind::Gan => Box::new(Harness::new(dev, a, t, gan::Gan, seed)?),
-        VariantKind::Edgan | VariantKind::Lsgan => {
+        VariantKind::Edgan | VariantKind::Lsgan | VariantKind::WganGp | VariantKind::Gan0Gp => {
             return Err(format!(
                 "{} is an image variant (`ebgan edgan`)",
                 a.variant.name()
@@ -156,9 +159,11 @@ fn image_trainer<const X: usize>(
         )
     };
     Ok(match a.variant {
-        VariantKind::Gan | VariantKind::Edgan | VariantKind::Lsgan => {
-            logit_trainer(dev, cfg, seed, g, d_logit(&mut rng)?)?
-        }
+        VariantKind::Gan
+        | VariantKind::Edgan
+        | VariantKind::Lsgan
+        | VariantKind::WganGp
+        | VariantKind::Gan0Gp => logit_trainer(dev, cfg, seed, g, d_logit(&mut rng)?)?,
         VariantKind::Ebgan => Box::new(Harness::from_nets(
             dev,
             g,
@@ -211,6 +216,28 @@ fn logit_trainer<const X: usize, const Z: usize>(
     Ok(match a.variant {
         VariantKind::Gan => Box::new(Harness::from_nets(dev, g, d, t, None, gan::Gan, seed)?),
         VariantKind::Lsgan => Box::new(Harness::from_nets(dev, g, d, t, None, lsgan::Lsgan, seed)?),
+        VariantKind::WganGp => Box::new(Harness::from_nets(
+            dev,
+            g,
+            d,
+            t,
+            None,
+            wgan_gp::WganGp {
+                lambda: a.lambda_gp,
+            },
+            seed,
+        )?),
+        VariantKind::Gan0Gp => Box::new(Harness::from_nets(
+            dev,
+            g,
+            d,
+            t,
+            None,
+            gan_0gp::Gan0Gp {
+                lambda: a.lambda_gp,
+            },
+            seed,
+        )?),
         VariantKind::Edgan => Box::new(Harness::from_nets(
             dev,
             g,
@@ -221,6 +248,7 @@ fn logit_trainer<const X: usize, const Z: usize>(
                 lambda: a.lambda_ced,
                 histogram: Default::default(),
                 penalty: a.g_penalty,
+                lambda_gp: a.lambda_gp,
             },
             seed,
         )?),

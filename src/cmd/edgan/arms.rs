@@ -10,12 +10,14 @@
 //!   (2e-4, 2e-4) instead of (1e-4, 4e-4); D:G 1:1 instead of 2:1; N(0, 0.02²) instead of
 //!   orthogonal initialisation for both; Adam instead of OAdam for both (β unchanged).
 //! - **Table 5**: no penalty (λ = 0: OptimizedDCGAN with GAN losses), EDGAN, a JS-divergence
-//!   penalty on G instead of ρ (same λ); the bi-penalty (a gradient penalty on D) is not built.
+//!   penalty on G instead of ρ (same λ), and the bi-penalty: EDGAN plus WGAN-GP's penalty on D
+//!   (λ_GP = 10), which needs the critic D (no batch norm, no SN_in_P).
 //! - **Table 6** (equal budgets: the same G, D trunk, optimisers, learning rates, D:G ratio and
 //!   updates as EDGAN; only the method differs): EDGAN, LSGAN (least-squares losses), SNGAN
-//!   (GAN losses, spectral norm on every D layer and no batch norm). WGAN-GP, GAN-0GP (they need
-//!   the convolutional critic's input gradient) and SAGAN (a self-attention block) are not
-//!   built yet; the table lists them as such.
+//!   (GAN losses, spectral norm on every D layer and no batch norm), WGAN-GP and GAN-0GP (on the
+//!   critic D, λ = 10; WGAN-GP's own protocol — 5 critic steps, Adam (0, 0.9) — is not used:
+//!   the budgets are EDGAN's). SAGAN (a self-attention block) is not built yet; the table lists
+//!   it as such.
 //!
 //! An arm used by several tables (EDGAN at λ = 1) is one set of runs.
 
@@ -45,7 +47,7 @@ pub fn edgan_name(lambda: f32) -> String {
 }
 
 /// Table 6's peers not built yet, with the paper's FID (its Table 6).
-pub const NOT_BUILT: [(&str, f64); 3] = [("WGAN-GP", 21.89), ("GAN-0GP", 16.19), ("SAGAN", 35.18)];
+pub const NOT_BUILT: [(&str, f64); 1] = [("SAGAN", 35.18)];
 
 /// The paper's Table 6 FIDs (Inception features; not comparable to FID-cifar-cnn, only the
 /// ordering is) of the arms built here.
@@ -54,6 +56,8 @@ pub fn paper_fid(arm: &str) -> Option<f64> {
         "edgan_l1" => Some(14.02),
         "lsgan" => Some(21.64),
         "sngan" => Some(20.70),
+        "wgan-gp" => Some(21.89),
+        "gan-0gp" => Some(16.19),
         _ => None,
     }
 }
@@ -99,6 +103,15 @@ pub fn arms(file: &EdganFile, p: &EdganProfile) -> Vec<Arm> {
         sn.arch.sn_in_p = false;
         sn.arch.sn_all = true;
         add("sngan".into(), 6, "SNGAN", sn);
+        for (name, row, v) in [
+            ("wgan-gp", "WGAN-GP", VariantKind::WganGp),
+            ("gan-0gp", "GAN-0GP", VariantKind::Gan0Gp),
+        ] {
+            let mut c = edgan(ref_lambda);
+            c.arch.variant = v;
+            (c.arch.sn_in_p, c.arch.critic, c.arch.lambda_gp) = (false, true, 10.0);
+            add(name.into(), 6, row, c);
+        }
     }
     if on(5) {
         let mut none = edgan(ref_lambda);
@@ -113,6 +126,14 @@ pub fn arms(file: &EdganFile, p: &EdganProfile) -> Vec<Arm> {
         let mut js = edgan(ref_lambda);
         js.arch.g_penalty = GPenalty::Js;
         add("t5_js".into(), 5, "JS-divergence penalty on G", js);
+        let mut bi = edgan(ref_lambda);
+        (bi.arch.sn_in_p, bi.arch.critic, bi.arch.lambda_gp) = (false, true, 10.0);
+        add(
+            "t5_bi".into(),
+            5,
+            "bi-penalty (ρ on G, WGAN-GP's penalty on a critic D)",
+            bi,
+        );
     }
     if on(1) {
         for b in [128, 64] {
@@ -218,8 +239,27 @@ mod tests {
         let all = arms(&file, &p);
         let get = |n: &str| &all.iter().find(|a| a.name == n).unwrap().config;
         let e = get("edgan_l1");
-        let cases: [(&str, &[&str]); 9] = [
+        let cases: [(&str, &[&str]); 12] = [
             ("lsgan", &["arch.variant"]),
+            (
+                "wgan-gp",
+                &[
+                    "arch.critic",
+                    "arch.lambda_gp",
+                    "arch.sn_in_p",
+                    "arch.variant",
+                ],
+            ),
+            (
+                "gan-0gp",
+                &[
+                    "arch.critic",
+                    "arch.lambda_gp",
+                    "arch.sn_in_p",
+                    "arch.variant",
+                ],
+            ),
+            ("t5_bi", &["arch.critic", "arch.lambda_gp", "arch.sn_in_p"]),
             ("sngan", &["arch.sn_all", "arch.sn_in_p", "arch.variant"]),
             ("t5_none", &["arch.variant"]),
             ("t5_js", &["arch.g_penalty"]),
