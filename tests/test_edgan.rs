@@ -1,6 +1,7 @@
 //! The EDGAN experiments (`ebgan edgan …`) end to end on the real CIFAR-10 batches with the
 //! committed FID network: a smoke run stopped half-way and resumed equals an uninterrupted one
-//! (OAdam states, the spectral norm's u and the ρ column all through a checkpoint); the table
+//! (OAdam states and the ρ column through a checkpoint; u of EDGAN's one-output SN_in_P layer
+//! cannot matter — SNGAN's seven u are tested in gan_variants/tests/edgan_nets.rs); the table
 //! (sections, orderings, a stale folder listed and not counted); bad input as one clear error.
 
 mod common;

@@ -368,11 +368,11 @@ impl ImageArch {
                 ),
             ));
         }
-        if penalised != self.critic {
+        if penalised && !self.critic {
             return Err(Invalid::new(
                 "critic",
                 self.critic,
-                "true exactly when D's gradient is penalised (wgan-gp, gan-0gp, edgan with lambda_gp > 0): only a critic without batch norm has a per-sample input gradient",
+                "true when D's gradient is penalised (wgan-gp, gan-0gp, edgan with lambda_gp > 0): only a critic without batch norm has a per-sample input gradient",
             ));
         }
         if self.critic && (self.sn_in_p || self.sn_all) {

@@ -78,8 +78,15 @@ fn every_layer_has_the_spec_shape() {
     // R311: of G's kernel-3 layers only the last (channel-changing) one is left.
     let k3 = |l: &[LayerInfo]| l.iter().filter(|l| l.kernel == 3).count();
     assert_eq!((k3(&all[0].1), k3(&all[1].1)), (4, 1));
-    // No biases before batch norm or spectral norm: the SN compression layer has none.
-    assert_eq!(all[3].1.last().unwrap().bias_max, 0.0);
+    // No biases before batch norm or spectral norm: the SN compression layer has none, one
+    // parameter fewer than the figure-2 D (whose compression layer has its bias).
+    {
+        use gan_variants::nets::edgan::{Fig2Discriminator, SnDiscriminator};
+        let dev = Cpu::default();
+        let fig2 = Fig2Discriminator::<3072, 1>::build(&dev).num_trainable_params();
+        let sn = SnDiscriminator::<3072, 1>::build(&dev).num_trainable_params();
+        assert_eq!(fig2 - sn, 1);
+    }
     // z of 100 values builds the same layers with a 100-channel input.
     let g100 = &describe_all::<100>()[0].1.clone().unwrap();
     assert_eq!(g100[0].c_in, 100);
@@ -119,10 +126,20 @@ fn spectral_norm_layer_converges_and_u_persists() {
     let x: Vec<f32> = (0..2 * 5 * 5 * 2)
         .map(|_| rng.gen_range(-1.0..1.0))
         .collect();
+    // A training pass is traced (u advances only then).
     let run = |layer: &Small, bn: BnMode| {
         let xt: Tensor<(usize, Const<2>), f32, Cpu> = dev.tensor_from_vec(x.clone(), (50, Const));
         let pass = Pass { bn, ..pass_batch() };
-        layer.run(Maps { x: xt, side: 5 }, &pass).x.as_vec()
+        layer
+            .run(
+                Maps {
+                    x: xt.leaky_trace(),
+                    side: 5,
+                },
+                &pass,
+            )
+            .x
+            .as_vec()
     };
     let sigma = top_singular(&w, 18, 3);
     let mut plain = Conv::<2, 3, 3, 1, 1, NoNorm<3>, Identity>::build(&dev);
@@ -147,14 +164,24 @@ fn spectral_norm_layer_converges_and_u_persists() {
         first > 10.0 * converged.max(1e-6),
         "first {first} vs {converged}"
     );
-    // Inference: u does not move.
+    // Inference (population statistics) and untraced passes (samples, scoring): u does not
+    // move; a training pass does (control).
     let mut saved = Vec::new();
     layer.buffers(&mut saved);
     let next = Cell::new(0);
     run(&layer, BnMode::Population(&[], &next));
+    let xt: Tensor<(usize, Const<2>), f32, Cpu> = dev.tensor_from_vec(x.clone(), (50, Const));
+    layer.run(Maps { x: xt, side: 5 }, &pass_batch());
     let mut after = Vec::new();
     layer.buffers(&mut after);
     assert_eq!(saved, after);
+    let moved = Small::build(&dev);
+    let mut moved = moved;
+    moved.weight.copy_from(&w);
+    run(&moved, BnMode::Batch);
+    let mut u1 = Vec::new();
+    moved.buffers(&mut u1);
+    assert_eq!(u1[0].len(), 3, "a training pass set u");
     assert_eq!(saved[0].len(), 3);
     // The buffer restores u into a fresh layer (same weight: same output at once).
     let fresh = Small::build(&dev);
@@ -184,7 +211,13 @@ fn spectral_norm_layer_gradient_matches_finite_differences() {
     // Converge u a little, then hold it.
     for _ in 0..3 {
         let xt: Tensor<(usize, Const<2>), f32, Cpu> = dev.tensor_from_vec(x.clone(), (32, Const));
-        layer.run(Maps { x: xt, side: 4 }, &pass_batch());
+        layer.run(
+            Maps {
+                x: xt.leaky_trace(),
+                side: 4,
+            },
+            &pass_batch(),
+        );
     }
     let next = Cell::new(0);
     let hold = Pass {
@@ -687,4 +720,48 @@ fn penalised_peers_step() {
     };
     bad.arch.critic = false;
     assert!(build_image(&dev, &bad, 1).err().unwrap().contains("critic"));
+}
+
+/// SNGAN's D has seven spectrally normalised layers, each with a u that matters (wider than one
+/// output): a trainer restored from the state after step 1 (u included) continues bit for bit,
+/// and one restored with every u cleared does not (control: u is saved and restored, and
+/// matters). Compare the one-output SN_in_P layer, where u cannot matter (the EDGAN test).
+#[test]
+fn sngan_resumes_exactly_through_its_seven_u() {
+    let dev = Cpu::seed_from_u64(0);
+    let mut rng = StdRng::seed_from_u64(12);
+    let width = 2 * 3 * 3072;
+    let reals: Vec<f32> = (0..3 * width).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let batch = |t: u64| &reals[t as usize * width..(t as usize + 1) * width];
+    let cfg = ImageGanConfig {
+        arch: ImageArch {
+            model: ImageModel::EdganDcgan,
+            r311: true,
+            sn_all: true,
+            latent: 128,
+            ..Default::default()
+        },
+        train: TrainSettings {
+            batch: 3,
+            d_steps: 2,
+            d_init_std: 0.02,
+            g_init_std: 0.02,
+            ..Default::default()
+        },
+    };
+    let mut a = build_image(&dev, &cfg, 5).unwrap();
+    a.step(0, batch(0));
+    let saved = a.state().unwrap();
+    assert_eq!(saved.d.buffers.len(), 7);
+    let straight: Vec<_> = (1..3).map(|t| a.step(t, batch(t))).collect();
+    let mut r = build_image(&dev, &cfg, 5).unwrap();
+    r.set_state(&saved).unwrap();
+    let resumed: Vec<_> = (1..3).map(|t| r.step(t, batch(t))).collect();
+    assert_eq!(straight, resumed);
+    let mut no_u = saved.clone();
+    no_u.d.buffers = vec![Vec::new(); 7];
+    let mut c = build_image(&dev, &cfg, 5).unwrap();
+    c.set_state(&no_u).unwrap();
+    let without: Vec<_> = (1..3).map(|t| c.step(t, batch(t))).collect();
+    assert_ne!(straight, without, "u made no difference");
 }

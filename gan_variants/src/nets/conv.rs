@@ -322,9 +322,10 @@ layer_impls!(Conv, "conv", conv_out, conv2d);
 layer_impls!(ConvT, "conv_t", conv_t_out, conv_t2d);
 
 /// A convolution whose weight is spectrally normalised (Miyato et al. 2018; EDGAN's SN_in_P,
-/// SNGAN): it convolves with W/σ(W), σ from one power iteration per training pass (batch
-/// statistics, [`BnMode::Batch`]) from the persistent u, which is a checkpoint buffer
-/// ([`Layers::buffers`]); inference passes use the current u without advancing it. σ is
+/// SNGAN): it convolves with W/σ(W), σ from one power iteration per training pass (traced,
+/// batch statistics, [`BnMode::Batch`]) from the persistent u, which is a checkpoint buffer
+/// ([`Layers::buffers`]); untraced and inference passes use the current u without advancing
+/// it. σ is
 /// differentiable in W ([`crate::ops::spectral_norm`]); W itself is never rescaled. u has one
 /// entry per output channel (the rows of W as (C_out, C_in·k·k)) and starts as the all-ones
 /// vector (normalised by the first iteration). Then `N` and `A` as [`Conv`].
@@ -427,7 +428,9 @@ where
         }
         // W/σ on the input's tape type, so that σ's gradient reaches W in a traced pass.
         let (w_sn, _) = spectral_normalise_transposed(w.retaped::<T>(), &mut u);
-        if matches!(pass.bn, BnMode::Batch) {
+        // Training passes only: traced, batch statistics (an untraced pass — samples,
+        // scoring — must not move u, or a resume would differ).
+        if matches!(pass.bn, BnMode::Batch) && T::OWNS_TAPE {
             *self.u.lock().expect("not poisoned") = u;
         }
         let (w_sn, w_tape) = w_sn.split_tape();

@@ -11,7 +11,8 @@
 //!   orthogonal initialisation for both; Adam instead of OAdam for both (β unchanged).
 //! - **Table 5**: no penalty (λ = 0: OptimizedDCGAN with GAN losses), EDGAN, a JS-divergence
 //!   penalty on G instead of ρ (same λ), and the bi-penalty: EDGAN plus WGAN-GP's penalty on D
-//!   (λ_GP = 10), which needs the critic D (no batch norm, no SN_in_P).
+//!   (λ_GP = 10), which needs the critic D (no batch norm, no SN_in_P) — compared with EDGAN
+//!   on the same critic without the penalty (`t5_critic`), so that pair differs only in it.
 //! - **Table 6** (equal budgets: the same G, D trunk, optimisers, learning rates, D:G ratio and
 //!   updates as EDGAN; only the method differs): EDGAN, LSGAN (least-squares losses), SNGAN
 //!   (GAN losses, spectral norm on every D layer and no batch norm), WGAN-GP and GAN-0GP (on the
@@ -126,13 +127,22 @@ pub fn arms(file: &EdganFile, p: &EdganProfile) -> Vec<Arm> {
         let mut js = edgan(ref_lambda);
         js.arch.g_penalty = GPenalty::Js;
         add("t5_js".into(), 5, "JS-divergence penalty on G", js);
-        let mut bi = edgan(ref_lambda);
-        (bi.arch.sn_in_p, bi.arch.critic, bi.arch.lambda_gp) = (false, true, 10.0);
+        // The bi-penalty needs the critic D; its matched reference is EDGAN on that critic,
+        // so that the pair differs only in D's penalty.
+        let mut critic = edgan(ref_lambda);
+        (critic.arch.sn_in_p, critic.arch.critic) = (false, true);
+        add(
+            "t5_critic".into(),
+            5,
+            "EDGAN on the critic D (no batch norm, no SN_in_P): the bi-penalty's reference",
+            critic.clone(),
+        );
+        critic.arch.lambda_gp = 10.0;
         add(
             "t5_bi".into(),
             5,
-            "bi-penalty (ρ on G, WGAN-GP's penalty on a critic D)",
-            bi,
+            "bi-penalty (ρ on G, WGAN-GP's penalty on the critic D)",
+            critic,
         );
     }
     if on(1) {
@@ -239,7 +249,7 @@ mod tests {
         let all = arms(&file, &p);
         let get = |n: &str| &all.iter().find(|a| a.name == n).unwrap().config;
         let e = get("edgan_l1");
-        let cases: [(&str, &[&str]); 12] = [
+        let cases: [(&str, &[&str]); 13] = [
             ("lsgan", &["arch.variant"]),
             (
                 "wgan-gp",
@@ -259,6 +269,7 @@ mod tests {
                     "arch.variant",
                 ],
             ),
+            ("t5_critic", &["arch.critic", "arch.sn_in_p"]),
             ("t5_bi", &["arch.critic", "arch.lambda_gp", "arch.sn_in_p"]),
             ("sngan", &["arch.sn_all", "arch.sn_in_p", "arch.variant"]),
             ("t5_none", &["arch.variant"]),
@@ -276,6 +287,7 @@ mod tests {
             diff(get("t1_dcgan_b128"), get("t1_both_b64")),
             ["arch.r311", "arch.sn_in_p", "train.batch"]
         );
+        assert_eq!(diff(get("t5_critic"), get("t5_bi")), ["arch.lambda_gp"]);
         assert_eq!(e.train.g_updates, p.g_updates);
         // Seeds: Table 6's arms get the profile's seeds, the others the ablation seeds.
         assert_eq!(all[0].seeds, p.seeds);

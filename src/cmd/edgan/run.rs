@@ -21,8 +21,6 @@ pub struct EdganRunConfig {
     pub id: String,
     pub profile: String,
     pub arm: String,
-    /// (table, row label) of every table the arm appears in.
-    pub rows: Vec<(u8, String)>,
     pub seed: u64,
     pub curve_every: u64,
     pub curve_fid_n: usize,
@@ -103,7 +101,6 @@ pub fn resolve(paths: &Paths, run: &str, feature_sha: &str) -> Result<EdganRunCo
         id: id.to_string(),
         profile: profile.to_string(),
         arm: arm.name.clone(),
-        rows: arm.rows.clone(),
         seed,
         curve_every: p.curve_every,
         curve_fid_n: p.curve_fid_n,
