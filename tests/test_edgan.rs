@@ -23,18 +23,13 @@ fn results(name: &str) -> PathBuf {
 }
 
 fn run(results: &Path, args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ebgan"))
-        .args(args)
-        .args(["--results", &results.display().to_string()])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CIFAR_DIR", common::shared_data("CIFAR_DIR", "cifar10"))
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let results = results.display().to_string();
+    let all: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--results", &results])
+        .collect();
+    common::ebgan_images(&all, false)
 }
 
 /// curve.csv without its wall-time column, and final.csv up to the floor (no timings).

@@ -43,21 +43,7 @@ fn run(config: &Path, results: &Path, args: &[&str]) -> (i32, String) {
         "--cache".into(),
         results.join("cache").display().to_string(),
     ]);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ebgan"))
-        .args(&all)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CIFAR_DIR", common::shared_data("CIFAR_DIR", "cifar10"))
-        .env(
-            "CELEBA_DIR",
-            common::shared_data("CELEBA_DIR", "celeba-10k"),
-        )
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::ebgan_images(&all, true)
 }
 
 /// curve.csv without its wall-time column, and final.csv's FID, KID and floor.
