@@ -6,6 +6,8 @@
 #   make test                                         the test suite (release build)
 #   make data [MNIST_DIR=...]                         link the MNIST files into data/mnist
 #   make bench                                        ms per step, LN and EBGAN-LN
+#   make bench-peers                                  the same steps in JAX (jit), interleaved
+#                                                     with `ebgan bench`, on this machine
 #   make gans [PROFILE=paper|quick|smoke]             the MNIST GAN/EBGAN experiments (gans.toml):
 #     make grid | margins | named | parzen | gan-figures   (their parts, in that order)
 #   make classifier                                   the MNIST classifier that scores samples
@@ -90,7 +92,7 @@ results/tuning/%/final.csv: | build
 	  --labels $(patsubst labels%,%,$(word 4,$(subst /, ,$*))) \
 	  --seed $(patsubst seed%,%,$(word 5,$(subst /, ,$*)))
 
-.PHONY: edgan edgan-runs energy energy-runs features faces face-runs face-table data-fashion tuning tuning-runs runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
+.PHONY: bench-peers edgan edgan-runs energy energy-runs features faces face-runs face-table data-fashion tuning tuning-runs runs-per-hour table2 runs figures test data bench build clean-scratch classifier gans grid margins named parzen gan-runs best-runs gan-figures
 
 # A prebuilt binary (BIN=...) is used as it is, e.g. on a cluster or for a long background table.
 build:
@@ -155,6 +157,27 @@ test:
 
 bench: build
 	$(BIN) bench
+
+# `make bench-peers`: PEER_ROUNDS interleaved rounds of `ebgan bench --only ln,ebgan` (rows in
+# <dated folder>/<commit>_ebgan+ln.csv) and the same LN and EBGAN-LN steps in JAX compiled with jit
+# (results/bench/peers/jax_step.py; rows appended to $(PEERS_CSV)). JAX is installed from PyPI
+# into $(PEERS_VENV). Needs an otherwise idle machine.
+PEERS_VENV ?= target/peers-venv
+PEERS_JAX ?= 0.10.2
+PEER_ROUNDS ?= 3
+PEERS_CSV ?= $(RESULTS)/bench/$(shell date +%F)/peers.csv
+bench-peers: build
+	test -x $(PEERS_VENV)/bin/python || python3 -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install -q "jax[cpu]==$(PEERS_JAX)"
+	mkdir -p $(dir $(PEERS_CSV))
+	@set -e; for i in $$(seq $(PEER_ROUNDS)); do \
+	  echo "round $$i of $(PEER_ROUNDS)"; \
+	  $(BIN) bench --only ln,ebgan --out $(dir $(PEERS_CSV)); \
+	  $(PEERS_VENV)/bin/python results/bench/peers/jax_step.py > $(PEERS_CSV).part; \
+	  if [ -s $(PEERS_CSV) ]; then tail -n +2 $(PEERS_CSV).part >> $(PEERS_CSV); \
+	  else cp $(PEERS_CSV).part $(PEERS_CSV); fi; rm -f $(PEERS_CSV).part; \
+	  tail -n 2 $(PEERS_CSV); \
+	done
 
 runs-per-hour: build
 	@set -e; for arr in 2:1 1:2; do \

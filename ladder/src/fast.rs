@@ -286,38 +286,38 @@ pub fn matmul(
 }
 
 /// out (O×R) = W (O×I) · h (I×R): the forward product, feature-major.
-fn forward_mm(o: usize, i: usize, r: usize, w: &[f32], h: &[f32], out: &mut [f32]) {
+pub(crate) fn forward_mm(o: usize, i: usize, r: usize, w: &[f32], h: &[f32], out: &mut [f32]) {
     matmul((o, r, i), w, (i, 1), h, (r, 1), out, false);
 }
 /// ∂L/∂W (O×I) = g (O×R) · hᵀ.
-fn weight_grad_mm(o: usize, i: usize, r: usize, g: &[f32], h: &[f32], gw: &mut [f32]) {
+pub(crate) fn weight_grad_mm(o: usize, i: usize, r: usize, g: &[f32], h: &[f32], gw: &mut [f32]) {
     matmul((o, i, r), g, (r, 1), h, (1, r), gw, false);
 }
 /// ∂L/∂h (I×R) = Wᵀ · g.
-fn input_grad_mm(o: usize, i: usize, r: usize, w: &[f32], g: &[f32], gh: &mut [f32]) {
+pub(crate) fn input_grad_mm(o: usize, i: usize, r: usize, w: &[f32], g: &[f32], gh: &mut [f32]) {
     matmul((i, r, o), w, (1, i), g, (r, 1), gh, false);
 }
 
 /// A raw view of a buffer whose disjoint unit blocks are written by parallel tasks.
 #[derive(Clone, Copy)]
-struct Shared(*mut f32, usize);
+pub(crate) struct Shared(*mut f32, usize);
 unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 impl Shared {
-    fn new(v: &mut [f32]) -> Self {
+    pub(crate) fn new(v: &mut [f32]) -> Self {
         Self(v.as_mut_ptr(), v.len())
     }
     /// # Safety
     /// No two live slices may overlap (each task takes its own units).
     #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+    pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
         assert!(start + len <= self.1);
         std::slice::from_raw_parts_mut(self.0.add(start), len)
     }
 }
 
 /// Runs `f(units)` for blocks of [`UNITS_PER_TASK`] units of a layer of width `n`, in parallel.
-fn for_unit_blocks(n: usize, f: impl Fn(Range<usize>) + Sync + Send) {
+pub(crate) fn for_unit_blocks(n: usize, f: impl Fn(Range<usize>) + Sync + Send) {
     (0..n.div_ceil(UNITS_PER_TASK))
         .into_par_iter()
         .for_each(|b| f(b * UNITS_PER_TASK..((b + 1) * UNITS_PER_TASK).min(n)));
@@ -348,7 +348,7 @@ fn bn_backward(gy: &[f32], y: &[f32], inv: f32, gx: &mut [f32]) {
     }
 }
 
-fn sigmoid(x: f32) -> f32 {
+pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
@@ -870,7 +870,7 @@ impl Workspace {
 
 /// dst (cols × rows, feature-major) = src (rows × cols, row-major) + add (feature-major; empty
 /// for none).
-fn transpose_add(src: &[f32], rows: usize, cols: usize, add: &[f32], dst: &mut [f32]) {
+pub(crate) fn transpose_add(src: &[f32], rows: usize, cols: usize, add: &[f32], dst: &mut [f32]) {
     const B: usize = 16;
     for r0 in (0..rows).step_by(B) {
         for c0 in (0..cols).step_by(B) {

@@ -291,3 +291,85 @@ mod tests {
         assert_ne!(s.as_vec(), q.as_vec());
     }
 }
+
+/// Adam over a flat parameter vector (the hand-written training steps' parameters): the
+/// update count and the moments in the flat layout, the update one fused parallel pass
+/// ([`crate::fast::adam_update`], equal to [`OwnedAdam`]'s dfdx kernel bit for bit). Its
+/// [`AdamState`] splits the moments per tensor in dfdx's visiting order, so checkpoints are
+/// those of [`OwnedAdam`] on the same model.
+#[derive(Clone, Debug)]
+pub struct FlatAdam {
+    pub settings: AdamSettings,
+    /// Number of updates done so far.
+    pub t: i32,
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl FlatAdam {
+    /// Zero moments for `n` parameters.
+    pub fn new(settings: AdamSettings, n: usize) -> Self {
+        Self {
+            settings,
+            t: 0,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+        }
+    }
+
+    /// One Adam step at learning rate `lr` on `params` with gradient `grad` (same length).
+    pub fn update(&mut self, lr: f32, params: &mut [f32], grad: &[f32]) {
+        self.t += 1;
+        crate::fast::adam_update(
+            &self.settings,
+            lr,
+            self.t,
+            params,
+            grad,
+            &mut self.m,
+            &mut self.v,
+        );
+    }
+
+    /// The state, one moment vector per tensor range of `tensors` (in visiting order).
+    pub fn state(&self, tensors: &[std::ops::Range<usize>]) -> AdamState {
+        let split = |v: &[f32]| -> Vec<Vec<f32>> {
+            tensors.iter().map(|r| v[r.clone()].to_vec()).collect()
+        };
+        AdamState {
+            t: self.t,
+            moment1: split(&self.m),
+            moment2: split(&self.v),
+        }
+    }
+
+    /// Restores a state saved by [`FlatAdam::state`] (or [`OwnedAdam::state`] on the same
+    /// model). Errors name `model` and the first tensor whose size disagrees.
+    pub fn set_state(
+        &mut self,
+        tensors: &[std::ops::Range<usize>],
+        state: &AdamState,
+        model: &str,
+    ) -> Result<(), String> {
+        if state.moment1.len() != tensors.len() || state.moment2.len() != tensors.len() {
+            return Err(format!(
+                "optimiser state has {} tensors, the {model} {}",
+                state.moment1.len(),
+                tensors.len()
+            ));
+        }
+        for (i, r) in tensors.iter().enumerate() {
+            if state.moment1[i].len() != r.len() || state.moment2[i].len() != r.len() {
+                return Err(format!(
+                    "optimiser tensor {i}: {} values, the {model} has {}",
+                    state.moment1[i].len(),
+                    r.len()
+                ));
+            }
+            self.m[r.clone()].copy_from_slice(&state.moment1[i]);
+            self.v[r.clone()].copy_from_slice(&state.moment2[i]);
+        }
+        self.t = state.t;
+        Ok(())
+    }
+}

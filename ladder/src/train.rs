@@ -3,11 +3,11 @@
 //! and read numbers back.
 
 use crate::config::{AdamSettings, EbganProtocol, LadderConfig, LnProtocol};
-use crate::fast::{self, FlatLadder, Wants, Workspace};
-use crate::generator::Generator;
+use crate::fast::{FlatLadder, Wants, Workspace};
+use crate::generator::{FlatGenerator, Generator, GeneratorPass};
 use crate::model::{Ladder, PopulationStats, RowGroups};
-use crate::optim::{AdamState, OwnedAdam};
-use crate::rng::{normal_rows, stream, LayerNoise, Purpose};
+use crate::optim::{AdamState, FlatAdam};
+use crate::rng::{normal_vec, stream, LayerNoise, Purpose};
 use crate::schedule::{linear_decay_lr, margin};
 use crate::shapes::*;
 use dfdx::prelude::*;
@@ -79,11 +79,7 @@ enum Current {
 /// noise, and the dfdx model they are copied to when a caller needs it.
 struct FlatTraining {
     flat: FlatLadder,
-    settings: AdamSettings,
-    /// Adam's update count and moments, in the flat layout.
-    t: i32,
-    m: Vec<f32>,
-    v: Vec<f32>,
+    adam: FlatAdam,
     current: Current,
     ws: Workspace,
     noise: LayerNoise,
@@ -95,13 +91,10 @@ struct FlatTraining {
 impl FlatTraining {
     fn new(ladder: &Ladder, settings: AdamSettings) -> Self {
         let flat = FlatLadder::from_ladder(ladder);
-        let n = flat.values.len();
+        let adam = FlatAdam::new(settings, flat.values.len());
         Self {
             flat,
-            settings,
-            t: 0,
-            m: vec![0.0; n],
-            v: vec![0.0; n],
+            adam,
             current: Current::Both,
             ws: Workspace::new(),
             noise: LayerNoise::default(),
@@ -131,43 +124,12 @@ impl FlatTraining {
     }
 
     fn state(&self) -> AdamState {
-        let split = |v: &[f32]| -> Vec<Vec<f32>> {
-            self.flat
-                .layout
-                .tensors
-                .iter()
-                .map(|r| v[r.clone()].to_vec())
-                .collect()
-        };
-        AdamState {
-            t: self.t,
-            moment1: split(&self.m),
-            moment2: split(&self.v),
-        }
+        self.adam.state(&self.flat.layout.tensors)
     }
 
     fn set_state(&mut self, state: &AdamState) -> Result<(), String> {
-        let tensors = &self.flat.layout.tensors;
-        if state.moment1.len() != tensors.len() || state.moment2.len() != tensors.len() {
-            return Err(format!(
-                "optimiser state has {} tensors, the ladder {}",
-                state.moment1.len(),
-                tensors.len()
-            ));
-        }
-        for (i, r) in tensors.iter().enumerate() {
-            if state.moment1[i].len() != r.len() || state.moment2[i].len() != r.len() {
-                return Err(format!(
-                    "optimiser tensor {i}: {} values, the ladder has {}",
-                    state.moment1[i].len(),
-                    r.len()
-                ));
-            }
-            self.m[r.clone()].copy_from_slice(&state.moment1[i]);
-            self.v[r.clone()].copy_from_slice(&state.moment2[i]);
-        }
-        self.t = state.t;
-        Ok(())
+        self.adam
+            .set_state(&self.flat.layout.tensors, state, "ladder")
     }
 
     /// One discriminator-side step on stacked rows [labeled; unlabeled; fake?] at learning
@@ -242,16 +204,7 @@ impl FlatTraining {
                 input_grad: false,
             },
         );
-        self.t += 1;
-        fast::adam_update(
-            &self.settings,
-            lr,
-            self.t,
-            &mut self.flat.values,
-            &self.ws.grad,
-            &mut self.m,
-            &mut self.v,
-        );
+        self.adam.update(lr, &mut self.flat.values, &self.ws.grad);
         self.current = Current::Flat;
         stats.lr = lr;
         stats
@@ -380,17 +333,22 @@ impl LnTrainer {
 
 /// EBGAN-LN (section 4.2, appendix D): the ladder is the discriminator; the generator is
 /// trained on E(G(z)) for `g_steps`, while the margin decays.
+///
+/// Both networks train as flat parameter vectors through hand-written passes ([`crate::fast`],
+/// [`GeneratorPass`]); the dfdx modules ([`Ladder`], [`Generator`]) are brought up to date when
+/// a caller asks for them ([`EbganLnTrainer::generator`], [`Trainer::modules_mut`]).
 pub struct EbganLnTrainer {
     pub cfg: LadderConfig,
     pub protocol: EbganProtocol,
     pub ladder: Ladder,
-    pub generator: Generator,
+    generator: Generator,
     /// Run seed: keys the per-step noise and latent streams ([`crate::rng`]).
     pub seed: u64,
     d: FlatTraining,
-    g_grads: Gradients<f32, Cpu>,
-    opt_g: OwnedAdam,
-    dev: Cpu,
+    g: FlatGenerator,
+    g_current: Current,
+    g_pass: GeneratorPass,
+    opt_g: FlatAdam,
 }
 
 impl EbganLnTrainer {
@@ -400,8 +358,8 @@ impl EbganLnTrainer {
         let ladder = Ladder::new(dev, cfg.combinator);
         let generator = dev.build_module::<crate::generator::GeneratorArch, f32>();
         let d = FlatTraining::new(&ladder, protocol.adam_d);
-        let g_grads = generator.alloc_grads();
-        let opt_g = OwnedAdam::new(&protocol.adam_g);
+        let g = FlatGenerator::from_model(&generator);
+        let opt_g = FlatAdam::new(protocol.adam_g, g.values.len());
         Self {
             cfg,
             protocol,
@@ -409,134 +367,130 @@ impl EbganLnTrainer {
             generator,
             seed,
             d,
-            g_grads,
+            g,
+            g_current: Current::Both,
+            g_pass: GeneratorPass::new(),
             opt_g,
-            dev: dev.clone(),
         }
     }
 
     /// One step `t`: a D step, then (while t < g_steps) a G step on the same z.
     ///
     /// The fakes G(z) are drawn once per step with G in training mode; the D step sees them
-    /// detached, and the G step runs the freshly updated D on them with their tape, so G gets
-    /// the gradient through both the reconstruction and the target (spec: "do not detach it").
-    /// Once G stops, fakes are still drawn (G frozen, batch statistics) while m_t > 0.
+    /// as data, and the G step runs the freshly updated D on them and back-propagates
+    /// ∂L_G/∂G(z) through G's pass of the same step, so G gets the gradient through both the
+    /// reconstruction and the target (spec: "do not detach it"). Once G stops, fakes are still
+    /// drawn (G frozen, batch statistics) while m_t > 0.
     pub fn step(&mut self, t: u64, batch: &Batch) -> StepStats {
         let p = self.protocol.clone();
         let lr = linear_decay_lr(p.adam_d.lr, t, p.d_decay_start, p.d_steps);
         let m = margin(p.margin, t, p.margin_steps, p.margin_decay);
         let train_g = t < p.g_steps;
-        let fakes = (train_g || m > 0.0).then(|| self.draw_fakes(t));
+        let fakes = train_g || m > 0.0;
+        if fakes {
+            self.draw_fakes(t);
+        }
         // D step.
         self.d.sync_in(&self.ladder);
-        let fake_values = fakes.as_ref().map(|f| f.as_vec());
         let mut stats = self.d.d_step(
             &self.cfg,
             batch,
-            fake_values.as_deref().map(|f| (f, m)),
+            fakes.then_some((self.g_pass.x.as_slice(), m)),
             (self.seed, Purpose::NoiseD, t),
             lr,
         );
         stats.margin = Some(m);
-        match fakes {
-            Some(fakes) if train_g => {
-                self.opt_g.cfg.lr = p.adam_g.lr as f64;
-                let values = fake_values.expect("drawn above");
-                let (loss, mut grads) = self.g_backward(fakes, &values, t);
-                stats.g_loss = Some(loss);
-                self.opt_g.update(&mut self.generator, &mut grads);
-                self.generator.zero_grads(&mut grads);
-                self.g_grads = grads;
-            }
-            Some(fakes) => {
-                self.g_grads = fakes.sum().backward();
-                self.generator.zero_grads(&mut self.g_grads);
-            }
-            None => {}
+        if train_g {
+            stats.g_loss = Some(self.g_backward(t));
+            self.opt_g
+                .update(p.adam_g.lr, &mut self.g.values, &self.g_pass.grad);
         }
         stats
     }
 
-    /// G(z) for step t's z (stream (seed, Latent, t)), G in training mode, traced into G's
-    /// gradients.
-    fn draw_fakes(
-        &mut self,
-        t: u64,
-    ) -> Tensor<(usize, Const<PIXELS>), f32, Cpu, OwnedTape<f32, Cpu>> {
+    /// Makes the flat generator current (a caller may have changed the dfdx model).
+    fn g_sync_in(&mut self) {
+        if self.g_current == Current::Model {
+            self.g.load(&self.generator);
+            self.g_current = Current::Both;
+        }
+    }
+
+    /// G(z) for step t's z (stream (seed, Latent, t)), G in training mode, into
+    /// `g_pass.x`; the flat generator is then the current copy (running statistics moved).
+    fn draw_fakes(&mut self, t: u64) {
         let mut rng = stream(self.seed, Purpose::Latent, t);
-        let z: Rows<LATENT> = normal_rows(&self.dev, &mut rng, self.cfg.batch_size, 1.0);
-        let grads = take(&mut self.g_grads);
-        self.generator.forward_mut(z.trace(grads))
+        let z = normal_vec(&mut rng, self.cfg.batch_size * LATENT, 1.0);
+        self.g_sync_in();
+        self.g_pass.forward(&mut self.g, &z);
+        self.g_current = Current::Flat;
     }
 
     /// The G step's loss L_G = mean_fake E(G(z)) with the ladder frozen, and its gradient with
-    /// respect to G's parameters: the ladder's pass gives ∂L_G/∂G(z) (through the
-    /// reconstruction and the target alike), and Σ G(z) ⊙ that, back through G, gives G's.
-    fn g_backward(
-        &mut self,
-        fakes: Tensor<(usize, Const<PIXELS>), f32, Cpu, OwnedTape<f32, Cpu>>,
-        values: &[f32],
-        t: u64,
-    ) -> (f32, Gradients<f32, Cpu>) {
-        let b = values.len() / PIXELS;
+    /// respect to G's parameters into `g_pass.grad`: the ladder's pass gives ∂L_G/∂G(z)
+    /// (through the reconstruction and the target alike), G's backward pass the rest.
+    fn g_backward(&mut self, t: u64) -> f32 {
+        let b = self.g_pass.x.len() / PIXELS;
         let (energy_sum, grad) =
             self.d
-                .g_loss_grad(&self.cfg, values, (self.seed, Purpose::NoiseG, t));
-        let grad = self
-            .dev
-            .tensor_from_vec(grad.to_vec(), (b, Const::<PIXELS>));
-        (
-            energy_sum as f32 / b as f32,
-            (fakes * grad).sum().backward(),
-        )
+                .g_loss_grad(&self.cfg, &self.g_pass.x, (self.seed, Purpose::NoiseG, t));
+        self.g_pass.backward(&self.g, grad);
+        energy_sum as f32 / b as f32
     }
 
-    /// The generator's loss at step t's z and its gradient with respect to G's parameters,
-    /// exactly as the G step computes them, with nothing updated (for tests: the gradient of
-    /// L_G = mean_fake E(G(z)) through the ladder, against finite differences of
-    /// [`Self::generator_loss`]).
-    pub fn generator_loss_and_grads(&mut self, t: u64) -> (f32, Gradients<f32, Cpu>) {
-        let fakes = self.draw_fakes(t);
-        let values = fakes.as_vec();
+    /// The generator's loss at step t's z and its gradient with respect to G's parameters (in
+    /// the [`crate::generator::GeneratorLayout`]), exactly as the G step computes them, with no
+    /// parameter updated (for tests: the gradient of L_G = mean_fake E(G(z)) through the
+    /// ladder, against finite differences of [`Self::generator_loss`]).
+    pub fn generator_loss_and_grads(&mut self, t: u64) -> (f32, Vec<f32>) {
+        self.draw_fakes(t);
         self.d.sync_in(&self.ladder);
-        self.g_backward(fakes, &values, t)
+        let loss = self.g_backward(t);
+        (loss, self.g_pass.grad.clone())
     }
 
     /// L_G = mean_fake E(G(z)) at step t's z, forward only (G in training mode), summed in
     /// f64.
     pub fn generator_loss(&mut self, t: u64) -> f64 {
-        let fakes = self.draw_fakes(t);
-        let values = fakes.as_vec();
-        self.g_grads = fakes.sum().backward();
-        self.generator.zero_grads(&mut self.g_grads);
+        self.draw_fakes(t);
         self.d.sync_in(&self.ladder);
         self.d
-            .g_loss_grad(&self.cfg, &values, (self.seed, Purpose::NoiseG, t))
+            .g_loss_grad(&self.cfg, &self.g_pass.x, (self.seed, Purpose::NoiseG, t))
             .0
             / self.cfg.batch_size as f64
     }
 
     /// `n` generator samples (G in training mode: batch statistics, as D saw them), from the
-    /// stream (seed, Samples, 0).
+    /// stream (seed, Samples, 0); rows × PIXELS row-major.
     pub fn samples(&mut self, n: usize) -> Vec<f32> {
-        let z: Rows<LATENT> = normal_rows(
-            &self.dev,
-            &mut stream(self.seed, Purpose::Samples, 0),
-            n,
-            1.0,
-        );
-        let grads = take(&mut self.g_grads);
-        let x = self.generator.forward_mut(z.trace(grads));
-        let values = x.as_vec();
-        self.g_grads = x.sum().backward();
-        self.generator.zero_grads(&mut self.g_grads);
-        values
+        let z = normal_vec(&mut stream(self.seed, Purpose::Samples, 0), n * LATENT, 1.0);
+        self.g_sync_in();
+        self.g_pass.forward(&mut self.g, &z);
+        self.g_current = Current::Flat;
+        self.g_pass.x.clone()
     }
-}
 
-/// Moves a gradient set out (to trace a new pass with it), leaving an empty one behind.
-fn take(grads: &mut Gradients<f32, Cpu>) -> Gradients<f32, Cpu> {
-    std::mem::replace(grads, Gradients::leaky())
+    /// The dfdx generator, up to date.
+    pub fn generator(&mut self) -> &Generator {
+        self.g_sync_out(false);
+        &self.generator
+    }
+
+    /// The dfdx generator for changing it (the next step starts from its values).
+    pub fn generator_mut(&mut self) -> &mut Generator {
+        self.g_sync_out(true);
+        &mut self.generator
+    }
+
+    fn g_sync_out(&mut self, for_writing: bool) {
+        if self.g_current == Current::Flat {
+            self.g.store(&mut self.generator);
+            self.g_current = Current::Both;
+        }
+        if for_writing {
+            self.g_current = Current::Model;
+        }
+    }
 }
 
 /// What the run loop needs of either protocol.
@@ -590,16 +544,17 @@ impl Trainer for EbganLnTrainer {
     }
     fn modules_mut(&mut self) -> (&mut Ladder, Option<&mut Generator>) {
         self.d.sync_out(&mut self.ladder, true);
+        self.g_sync_out(true);
         (&mut self.ladder, Some(&mut self.generator))
     }
     fn optimiser_states(&mut self) -> Vec<AdamState> {
-        vec![self.d.state(), self.opt_g.state(&mut self.generator)]
+        vec![self.d.state(), self.opt_g.state(&self.g.layout.tensors)]
     }
     fn set_optimiser_states(&mut self, states: &[AdamState]) -> Result<(), String> {
         match states {
             [d, g] => {
                 self.d.set_state(d)?;
-                self.opt_g.set_state(&mut self.generator, g)
+                self.opt_g.set_state(&self.g.layout.tensors, g, "generator")
             }
             _ => Err(format!(
                 "EBGAN-LN has two optimisers, the checkpoint {}",

@@ -34,8 +34,9 @@ pub struct Args {
     /// Print the measurements only; write no CSV.
     #[arg(long)]
     pub no_save: bool,
-    /// Time only these measurements (for profiling one step); all by default. A partial
-    /// measurement is printed, never saved, so it cannot replace a commit's full file.
+    /// Time only these measurements (for profiling one step, or beside a peer library); all by
+    /// default. A partial run is saved to its own file, `<commit>_<measurements>.csv`, so it
+    /// never mixes with a commit's full runs.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Measurement>,
     /// Time nothing: summarise saved bench files instead (each run of a build is appended to
@@ -98,13 +99,14 @@ pub fn ln_step_gflop(b: f64) -> f64 {
 }
 
 /// Counted matmul GFLOP of one EBGAN-LN D+G step: the D step (encoder 3b rows, decoder 2b, no
-/// first-layer input gradient), the generator forward and backward, and the G step's ladder
+/// first-layer input gradient), the generator forward and backward (without z's gradient), and
+/// the G step's ladder
 /// pass (encoder b, decoder b) with its input gradients but without weight gradients (the
 /// ladder is frozen there; since the whole-pass kernels they are not computed).
 pub fn ebgan_step_gflop(b: f64) -> f64 {
     let d =
         3.0 * LADDER_MACS_PER_ROW * (3.0 * b + 2.0 * b) - SKIPPED_INPUT_GRAD_MACS_PER_ROW * 3.0 * b;
-    let g = 3.0 * GENERATOR_MACS_PER_ROW * b;
+    let g = (3.0 * GENERATOR_MACS_PER_ROW - (LATENT * G_HIDDEN) as f64) * b;
     let g_ladder = 2.0 * LADDER_MACS_PER_ROW * (b + b);
     2.0 * (d + g + g_ladder) / 1e9
 }
@@ -118,9 +120,6 @@ pub struct LayerMatmuls {
     pub outputs: usize,
     pub input_grad: bool,
     pub weight_grad: bool,
-    /// Run through dfdx's matmul (gemm 0.15: the generator) rather than the ladder's whole-pass
-    /// kernels (gemm 0.19).
-    pub dfdx: bool,
 }
 
 impl LayerMatmuls {
@@ -157,7 +156,6 @@ fn ladder_matmuls(
             outputs,
             input_grad: l > 0 || first_input_grad,
             weight_grad,
-            dfdx: false,
         });
     let decoder = LADDER_LAYERS.iter().rev().map(|&(i, o)| LayerMatmuls {
         rows: decoder_rows,
@@ -165,7 +163,6 @@ fn ladder_matmuls(
         outputs: i,
         input_grad: true,
         weight_grad,
-        dfdx: false,
     });
     encoder.chain(decoder).collect()
 }
@@ -188,9 +185,9 @@ pub fn ebgan_step_matmuls(b: usize) -> Vec<LayerMatmuls> {
         rows: b,
         inputs,
         outputs,
-        input_grad: true,
+        // z's gradient is not needed (nothing upstream of it trains).
+        input_grad: inputs != LATENT,
         weight_grad: true,
-        dfdx: true,
     });
     let mut all = ladder_matmuls(3 * b, false, 2 * b, true);
     all.extend(generator);
@@ -198,16 +195,13 @@ pub fn ebgan_step_matmuls(b: usize) -> Vec<LayerMatmuls> {
     all
 }
 
-/// A step's matmuls alone, through the library the step runs each through (the ladder's
-/// whole-pass kernels: gemm 0.19 into preallocated outputs; the generator: dfdx, allocating):
-/// h·Wᵀ, gᵀ·h and g·W on random values. Their time is the floor a step reaches if everything
+/// A step's matmuls alone, through the library the step runs them through (the whole-pass
+/// kernels of the ladder and the generator: gemm 0.19 into preallocated outputs): h·Wᵀ, gᵀ·h
+/// and g·W on random values. Their time is the floor a step reaches if everything
 /// else in it took no time.
 fn time_matmuls(dev: &Cpu, layers: &[LayerMatmuls], warmup: usize, steps: usize) -> Vec<f64> {
     type Matrix = Tensor<(usize, usize), f32, Cpu>;
     struct Operands {
-        h: Matrix,
-        w: Matrix,
-        g: Matrix,
         raw: [Vec<f32>; 3],
         out: [Vec<f32>; 3],
         layer: LayerMatmuls,
@@ -225,9 +219,6 @@ fn time_matmuls(dev: &Cpu, layers: &[LayerMatmuls], warmup: usize, steps: usize)
                 vec![0f32; l.rows * l.inputs],
             ];
             Operands {
-                h,
-                w,
-                g,
                 raw,
                 out,
                 layer: *l,
@@ -238,23 +229,6 @@ fn time_matmuls(dev: &Cpu, layers: &[LayerMatmuls], warmup: usize, steps: usize)
         for o in operands.iter_mut() {
             let l = o.layer;
             let (r, i, n) = (l.rows, l.inputs, l.outputs);
-            if l.dfdx {
-                drop(
-                    o.h.clone()
-                        .matmul(o.w.clone().permute::<(usize, usize), _>()),
-                );
-                if l.weight_grad {
-                    drop(
-                        o.g.clone()
-                            .permute::<(usize, usize), _>()
-                            .matmul(o.h.clone()),
-                    );
-                }
-                if l.input_grad {
-                    drop(o.g.clone().matmul(o.w.clone()));
-                }
-                continue;
-            }
             let [h, w, g] = &o.raw;
             let [out, gw, gh] = &mut o.out;
             // Row-major here; the kernels use the transposed (feature-major) layout, the same
@@ -431,8 +405,16 @@ pub fn main(args: Args) -> Result<()> {
             record(&name, ms, gflop);
         }
     }
-    if !args.no_save && args.only.is_empty() {
-        let path = args.out.join(format!("{CODE_VERSION}.csv"));
+    if !args.no_save {
+        let mut only: Vec<String> = args.only.iter().map(|m| format!("{m:?}")).collect();
+        only.sort();
+        only.dedup();
+        let suffix = if only.is_empty() {
+            String::new()
+        } else {
+            format!("_{}", only.join("+").to_lowercase())
+        };
+        let path = args.out.join(format!("{CODE_VERSION}{suffix}.csv"));
         let n = append_run(&path, &rows)?;
         println!("-> {} (run {n} of this build)", path.display());
     }
@@ -510,12 +492,12 @@ mod tests {
     /// LN, b = 100: 3 · 2 · 1,536,500 · 300 = 2.7657 GFLOP, less the skipped first-layer input
     /// gradient 2 · 784,000 · 200 = 0.3136: 2.4521 GFLOP. EBGAN-LN: D 3·2·1,536,500·500 = 4.6095
     /// less 2 · 784,000 · 300 = 0.4704; G Σ I·O = 100·800 + 3·800² + 800·784 = 2,627,200
-    /// → 3·2·2,627,200·100 = 1.5763; G-step ladder without weight gradients
-    /// 2·2·1,536,500·200 = 1.2292; total 6.9446.
+    /// → 3·2·2,627,200·100 = 1.5763 less z's gradient 2·80,000·100 = 0.0160; G-step ladder
+    /// without weight gradients 2·2·1,536,500·200 = 1.2292; total 6.9286.
     #[test]
     fn flop_counts_match_hand_counts() {
         assert!((ln_step_gflop(100.0) - 2.4521).abs() < 1e-4);
-        assert!((ebgan_step_gflop(100.0) - 6.9446).abs() < 1e-4);
+        assert!((ebgan_step_gflop(100.0) - 6.9286).abs() < 1e-4);
     }
 
     /// A bench row of measurement `m` at `ms` ms (1 GFLOP, ceiling 100 GFLOP/s).
