@@ -29,6 +29,9 @@ pub enum VariantKind {
     /// GAN with a zero-centred gradient penalty (Thanh-Tung et al. 2019;
     /// [`crate::variants::gan_0gp`]); a critic D only.
     Gan0Gp,
+    /// The hinge losses of SAGAN (Lim & Ye 2017; Zhang et al. 2019;
+    /// [`crate::variants::hinge`]); image models only.
+    Hinge,
 }
 
 /// Optimiser of one network.
@@ -230,6 +233,11 @@ pub struct ImageArch {
     /// its input gradient can be written: WGAN-GP, GAN-0GP, the bi-penalty).
     #[serde(default)]
     pub critic: bool,
+    /// `edgan-dcgan` only: SAGAN's networks — R311's G and SNGAN's D, each with the
+    /// self-attention block at 16 × 16 ([`crate::nets::edgan::SaganGenerator`],
+    /// [`crate::nets::edgan::SaganD`]); needs `r311` and `sn_all`.
+    #[serde(default)]
+    pub attention: bool,
     /// Weight of D's gradient penalty at interpolates (default 0 = none; WGAN-GP and GAN-0GP
     /// need one > 0 — the experiments use 10, WGAN-GP's; EDGAN with one > 0 is Table 5's
     /// bi-penalty).
@@ -293,6 +301,7 @@ impl Default for ImageArch {
             g_penalty: GPenalty::Ced,
             sn_all: false,
             critic: false,
+            attention: false,
             lambda_gp: 0.0,
         }
     }
@@ -398,8 +407,15 @@ impl ImageArch {
                 ));
             }
         }
+        if self.attention && !(self.r311 && self.sn_all) {
+            return Err(Invalid::new(
+                "attention",
+                "true",
+                "true only with r311 = true and sn_all = true (SAGAN's networks are R311's G and SNGAN's D with the self-attention block)",
+            ));
+        }
         if self.model == ImageModel::Dcgan
-            && (self.r311 || self.sn_in_p || self.sn_all || self.critic)
+            && (self.r311 || self.sn_in_p || self.sn_all || self.critic || self.attention)
         {
             let key = if self.r311 {
                 "r311"
@@ -461,6 +477,7 @@ impl VariantKind {
             VariantKind::Lsgan => "lsgan",
             VariantKind::WganGp => "wgan-gp",
             VariantKind::Gan0Gp => "gan-0gp",
+            VariantKind::Hinge => "hinge",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -473,6 +490,7 @@ impl VariantKind {
             Self::Lsgan,
             Self::WganGp,
             Self::Gan0Gp,
+            Self::Hinge,
         ]
         .into_iter()
         .find(|v| v.name() == s)
@@ -525,7 +543,11 @@ impl Arch {
         }
         if matches!(
             self.variant,
-            VariantKind::Edgan | VariantKind::Lsgan | VariantKind::WganGp | VariantKind::Gan0Gp
+            VariantKind::Edgan
+                | VariantKind::Lsgan
+                | VariantKind::WganGp
+                | VariantKind::Gan0Gp
+                | VariantKind::Hinge
         ) {
             return Err(format!(
                 "{} is an image variant (`ebgan edgan`), not one of the MNIST grid",
@@ -621,9 +643,11 @@ impl Arch {
             VariantKind::Gan => 6,
             VariantKind::Ebgan => 7,
             VariantKind::EbganPt | VariantKind::Energy => 8,
-            VariantKind::Edgan | VariantKind::Lsgan | VariantKind::WganGp | VariantKind::Gan0Gp => {
-                return Err(bad())
-            }
+            VariantKind::Edgan
+            | VariantKind::Lsgan
+            | VariantKind::WganGp
+            | VariantKind::Gan0Gp
+            | VariantKind::Hinge => return Err(bad()),
         };
         if parts.len() != expected {
             return Err(bad());

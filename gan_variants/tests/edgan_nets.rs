@@ -75,6 +75,24 @@ fn every_layer_has_the_spec_shape() {
     assert_eq!(shapes(&all[2].1), d);
     assert_eq!(shapes(&all[3].1), d);
     assert_eq!(shapes(&all[4].1), d, "SNGAN's D: the same layers");
+    // SAGAN: R311's G and SNGAN's D with the self-attention block at 16 × 16.
+    let a = "attention";
+    assert_eq!(
+        shapes(&all[6].1),
+        [
+            (t, 128, 512, 4, 1, 4),
+            (t, 512, 512, 4, 4, 8),
+            (t, 512, 256, 4, 8, 16),
+            (a, 256, 256, 1, 16, 16),
+            (t, 256, 128, 4, 16, 32),
+            (t, 128, 3, 3, 32, 32),
+        ],
+        "{}",
+        all[6].0
+    );
+    let mut sagan_d = d.to_vec();
+    sagan_d.insert(3, (a, 128, 128, 1, 16, 16));
+    assert_eq!(shapes(&all[7].1), sagan_d, "{}", all[7].0);
     // R311: of G's kernel-3 layers only the last (channel-changing) one is left.
     let k3 = |l: &[LayerInfo]| l.iter().filter(|l| l.kernel == 3).count();
     assert_eq!((k3(&all[0].1), k3(&all[1].1)), (4, 1));

@@ -797,6 +797,9 @@ no_input_grad!(
     NoiseConcat<CI, KN, CK>,
     [const CI: usize, const KN: usize, const CK: usize],
     [];
+    super::attention::SelfAttention<CI, CK, CV>,
+    [const CI: usize, const CK: usize, const CV: usize],
+    [];
 );
 
 #[allow(clippy::type_complexity)]

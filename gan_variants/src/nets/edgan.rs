@@ -21,6 +21,12 @@
 //!   from any u ≠ 0: SN_in_P here is a weight normalisation of the logit's kernel (tested).
 //! - **Discriminator, SNGAN** (a peer of Table 6): the figure-2 layers with spectral norm on
 //!   every layer, biases and no batch norm (Miyato et al. 2018 use no batch norm in D).
+//! - **SAGAN** (a peer of Table 6; Zhang et al. 2019): R311's G and SNGAN's D, each with the
+//!   self-attention block ([`SelfAttention`], C/8 keys, C/2 values, γ = 0 at start) at
+//!   16 × 16 — in G after the 16 × 16 upsampling (256 channels), in D after the 16 × 16
+//!   conv(128,3,1,1). This project's choices for equal budgets: G keeps EDGAN's batch norm and
+//!   gets no spectral norm (SAGAN normalises G spectrally too), and the block's 1 × 1 kernels
+//!   in D are not spectrally normalised.
 //! - **Critic** (WGAN-GP, GAN-0GP, the bi-penalty): the figure-2 layers with biases and no
 //!   batch norm (the spec: "critic without batch norm"), whose input gradient is written as
 //!   forward operations for the penalty.
@@ -28,6 +34,7 @@
 //! Layers followed by batch norm have no bias anywhere (β replaces it). Initialisation:
 //! N(0, σ²) or orthogonal per network ([`crate::config::WeightInit`]).
 
+use super::attention::SelfAttention;
 use super::conv::{ConvNet, ConvT, Identity, LayerInfo, SnConv};
 use super::image::{Down, Logit, Up};
 use super::{Affine, Bias, Net, NoNorm};
@@ -145,7 +152,46 @@ pub type SngD<const X: usize, const O: usize> = ConvNet<
     (SnConv<256, 1, 4, 1, 0, Bias<1>, Identity>,),
 >;
 
-/// G of `arch` (figure 2, or R311 with `arch.r311`), for z of `Z` values and images of `X`
+/// SAGAN's G: [`R311Generator`] with the self-attention block at 16 × 16 (256 channels).
+pub type SaganGenerator<const Z: usize, const X: usize> = ConvNet<
+    Z,
+    Z,
+    128,
+    X,
+    3,
+    (
+        ProjectZ<Z, 512>,
+        Up<512, 512>,
+        Up<512, 256>,
+        SelfAttention<256, 32, 128>,
+        Up<256, 128>,
+    ),
+    (ToRgb<128, 3>,),
+>;
+/// SAGAN's D: [`SngD`] with the self-attention block after the 16 × 16 conv(128,3,1,1).
+pub type SaganD<const X: usize, const O: usize> = ConvNet<
+    X,
+    3,
+    256,
+    O,
+    1,
+    (
+        (
+            SnLayer<3, 64, 3, 1, 1>,
+            SnLayer<64, 64, 4, 2, 1>,
+            SnLayer<64, 128, 3, 1, 1>,
+            SelfAttention<128, 16, 64>,
+        ),
+        (
+            SnLayer<128, 128, 4, 2, 1>,
+            SnLayer<128, 256, 3, 1, 1>,
+            SnLayer<256, 256, 4, 2, 1>,
+        ),
+    ),
+    (SnConv<256, 1, 4, 1, 0, Bias<1>, Identity>,),
+>;
+
+/// G of `arch` (figure 2, or R311 with `arch.r311`, SAGAN's with `arch.attention`), for z of `Z` values and images of `X`
 /// values; its optimiser and initialisation from `arch`, weights drawn from `rng`.
 ///
 /// # Errors
@@ -158,7 +204,11 @@ pub fn generator<const Z: usize, const X: usize>(
 ) -> Result<Box<dyn Net<Z, X>>, String> {
     check_geometry(X)?;
     let (o, lr, init, std) = (arch.optim_g, arch.lr_g, arch.init_g, train.g_init_std);
-    Ok(if arch.r311 {
+    Ok(if arch.attention {
+        Box::new(super::image::trainable::<SaganGenerator<Z, X>>(
+            dev, init, std, o, lr, train, rng,
+        )?)
+    } else if arch.r311 {
         Box::new(super::image::trainable::<R311Generator<Z, X>>(
             dev, init, std, o, lr, train, rng,
         )?)
@@ -169,8 +219,8 @@ pub fn generator<const Z: usize, const X: usize>(
     })
 }
 
-/// D of `arch` (figure 2; SN_in_P with `arch.sn_in_p`; SNGAN's with `arch.sn_all`): one
-/// logit per image.
+/// D of `arch` (figure 2; SN_in_P with `arch.sn_in_p`; SNGAN's with `arch.sn_all`; SAGAN's
+/// with `arch.attention`): one logit per image.
 ///
 /// # Errors
 /// When the geometry is not 32 × 32 × 3.
@@ -184,6 +234,10 @@ pub fn discriminator<const X: usize>(
     let (o, lr, init, std) = (arch.optim_d, arch.lr_d, arch.init_d, train.d_init_std);
     Ok(if arch.critic {
         Box::new(super::image::trainable::<CriticD<X, 1>>(
+            dev, init, std, o, lr, train, rng,
+        )?)
+    } else if arch.attention {
+        Box::new(super::image::trainable::<SaganD<X, 1>>(
             dev, init, std, o, lr, train, rng,
         )?)
     } else if arch.sn_all {
@@ -234,5 +288,13 @@ pub fn describe_all<const Z: usize>() -> Vec<(&'static str, Result<Vec<LayerInfo
         ),
         ("sngan-discriminator", SngD::<3072, 1>::build(&dev).layers()),
         ("critic", CriticD::<3072, 1>::build(&dev).layers()),
+        (
+            "sagan-generator",
+            SaganGenerator::<Z, 3072>::build(&dev).layers(),
+        ),
+        (
+            "sagan-discriminator",
+            SaganD::<3072, 1>::build(&dev).layers(),
+        ),
     ]
 }

@@ -6,6 +6,7 @@
 //! This file holds what the families share: batch norm's affine part per segment of rows,
 //! dropout, the optimiser wrapper and the initialisation.
 
+pub mod attention;
 pub mod conv;
 pub mod edgan;
 pub mod energy;

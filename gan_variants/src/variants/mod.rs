@@ -11,6 +11,7 @@ pub mod edgan;
 pub mod energy;
 pub mod gan;
 pub mod gan_0gp;
+pub mod hinge;
 pub mod lsgan;
 pub mod penalty;
 pub mod wgan_gp;
@@ -70,7 +71,11 @@ pub fn build(dev: &Cpu, cfg: &GanConfig, seed: u64) -> Result<Box<dyn GanTrainer
             Box::new(Harness::with_encoder(dev, g, u, e, t, None, losses, seed)?)
         }
         VariantKind::Gan => Box::new(Harness::new(dev, a, t, gan::Gan, seed)?),
-        VariantKind::Edgan | VariantKind::Lsgan | VariantKind::WganGp | VariantKind::Gan0Gp => {
+        VariantKind::Edgan
+        | VariantKind::Lsgan
+        | VariantKind::WganGp
+        | VariantKind::Gan0Gp
+        | VariantKind::Hinge => {
             return Err(format!(
                 "{} is an image variant (`ebgan edgan`)",
                 a.variant.name()
@@ -163,7 +168,8 @@ fn image_trainer<const X: usize>(
         | VariantKind::Edgan
         | VariantKind::Lsgan
         | VariantKind::WganGp
-        | VariantKind::Gan0Gp => logit_trainer(dev, cfg, seed, g, d_logit(&mut rng)?)?,
+        | VariantKind::Gan0Gp
+        | VariantKind::Hinge => logit_trainer(dev, cfg, seed, g, d_logit(&mut rng)?)?,
         VariantKind::Ebgan => Box::new(Harness::from_nets(
             dev,
             g,
@@ -216,6 +222,7 @@ fn logit_trainer<const X: usize, const Z: usize>(
     Ok(match a.variant {
         VariantKind::Gan => Box::new(Harness::from_nets(dev, g, d, t, None, gan::Gan, seed)?),
         VariantKind::Lsgan => Box::new(Harness::from_nets(dev, g, d, t, None, lsgan::Lsgan, seed)?),
+        VariantKind::Hinge => Box::new(Harness::from_nets(dev, g, d, t, None, hinge::Hinge, seed)?),
         VariantKind::WganGp => Box::new(Harness::from_nets(
             dev,
             g,

@@ -17,8 +17,9 @@
 //!   updates as EDGAN; only the method differs): EDGAN, LSGAN (least-squares losses), SNGAN
 //!   (GAN losses, spectral norm on every D layer and no batch norm), WGAN-GP and GAN-0GP (on the
 //!   critic D, λ = 10; WGAN-GP's own protocol — 5 critic steps, Adam (0, 0.9) — is not used:
-//!   the budgets are EDGAN's). SAGAN (a self-attention block) is not built yet; the table lists
-//!   it as such.
+//!   the budgets are EDGAN's), and SAGAN (hinge losses; R311's G and SNGAN's D, each with the
+//!   self-attention block at 16 × 16 — `gan_variants::nets::edgan::SaganGenerator`, `SaganD`;
+//!   SAGAN's TTUR learning rates and Adam (0, 0.9) are not used, the budgets are EDGAN's).
 //!
 //! An arm used by several tables (EDGAN at λ = 1) is one set of runs.
 
@@ -47,8 +48,9 @@ pub fn edgan_name(lambda: f32) -> String {
     format!("edgan_l{lambda}")
 }
 
-/// Table 6's peers not built yet, with the paper's FID (its Table 6).
-pub const NOT_BUILT: [(&str, f64); 1] = [("SAGAN", 35.18)];
+/// Table 6's peers not built yet, with the paper's FID (its Table 6): none since SAGAN was
+/// built; kept so that the table can list a future peer.
+pub const NOT_BUILT: [(&str, f64); 0] = [];
 
 /// The paper's Table 6 FIDs (Inception features; not comparable to FID-cifar-cnn, only the
 /// ordering is) of the arms built here.
@@ -59,6 +61,7 @@ pub fn paper_fid(arm: &str) -> Option<f64> {
         "sngan" => Some(20.70),
         "wgan-gp" => Some(21.89),
         "gan-0gp" => Some(16.19),
+        "sagan" => Some(35.18),
         _ => None,
     }
 }
@@ -113,6 +116,10 @@ pub fn arms(file: &EdganFile, p: &EdganProfile) -> Vec<Arm> {
             (c.arch.sn_in_p, c.arch.critic, c.arch.lambda_gp) = (false, true, 10.0);
             add(name.into(), 6, row, c);
         }
+        let mut sa = edgan(ref_lambda);
+        sa.arch.variant = VariantKind::Hinge;
+        (sa.arch.sn_in_p, sa.arch.sn_all, sa.arch.attention) = (false, true, true);
+        add("sagan".into(), 6, "SAGAN", sa);
     }
     if on(5) {
         let mut none = edgan(ref_lambda);
@@ -249,7 +256,7 @@ mod tests {
         let all = arms(&file, &p);
         let get = |n: &str| &all.iter().find(|a| a.name == n).unwrap().config;
         let e = get("edgan_l1");
-        let cases: [(&str, &[&str]); 13] = [
+        let cases: [(&str, &[&str]); 14] = [
             ("lsgan", &["arch.variant"]),
             (
                 "wgan-gp",
@@ -272,6 +279,15 @@ mod tests {
             ("t5_critic", &["arch.critic", "arch.sn_in_p"]),
             ("t5_bi", &["arch.critic", "arch.lambda_gp", "arch.sn_in_p"]),
             ("sngan", &["arch.sn_all", "arch.sn_in_p", "arch.variant"]),
+            (
+                "sagan",
+                &[
+                    "arch.attention",
+                    "arch.sn_all",
+                    "arch.sn_in_p",
+                    "arch.variant",
+                ],
+            ),
             ("t5_none", &["arch.variant"]),
             ("t5_js", &["arch.g_penalty"]),
             ("edgan_l5", &["arch.lambda_ced"]),
