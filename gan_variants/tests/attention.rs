@@ -49,7 +49,7 @@ fn run(b: &Block, x: &[f32]) -> Vec<f32> {
     b.run(Maps { x, side: SIDE }, &pass()).x.as_vec()
 }
 
-/// Eqs. 1–3 by loops: for each image and position j, s_ji = f(x_j)·g(x_i), β = softmax over i,
+/// Eqs. 1–3 by loops: for each image and position j, s_ij = f(x_i)·g(x_j), β_j = softmax over i,
 /// o_j = v(Σ_i β_ji h(x_i)), y_j = x_j + γ o_j.
 fn by_loops(b: &Block, x: &[f32]) -> Vec<f32> {
     let (f, g, h, v) = (b.f.as_vec(), b.g.as_vec(), b.h.as_vec(), b.v.as_vec());
@@ -67,11 +67,11 @@ fn by_loops(b: &Block, x: &[f32]) -> Vec<f32> {
     let mut y = vec![0f32; ROWS * C];
     for n in 0..N {
         for j in 0..p {
-            let fj = proj(&f, CK, n * p + j);
+            let gj = proj(&g, CK, n * p + j);
             let s: Vec<f64> = (0..p)
                 .map(|i| {
-                    let gi = proj(&g, CK, n * p + i);
-                    fj.iter().zip(&gi).map(|(a, b)| a * b).sum()
+                    let fi = proj(&f, CK, n * p + i);
+                    fi.iter().zip(&gj).map(|(a, b)| a * b).sum()
                 })
                 .collect();
             let max = s.iter().cloned().fold(f64::MIN, f64::max);
@@ -112,8 +112,8 @@ fn forward_matches_the_equations() {
         .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     eprintln!("largest difference {diff:.2e}");
     assert!(diff < 1e-5, "{diff}");
-    // Control: swapping f and g scores s_ij instead of s_ji (attention transposed); the
-    // comparison tells the two apart.
+    // Control: swapping f and g (f the query, as some ports write it) transposes the scores;
+    // the comparison tells the two apart.
     let mut swapped = block(0.7);
     let (f, g) = (swapped.f.as_vec(), swapped.g.as_vec());
     swapped.f.copy_from(&g);

@@ -75,7 +75,7 @@ enum Current {
 }
 
 /// The ladder in training: its flat parameters, Adam moments (the update of
-/// [`crate::optim`], as one fused pass: [`fast::adam_update`]), the pass's workspace and
+/// [`crate::optim`], as one fused pass: [`crate::fast::adam_update`]), the pass's workspace and
 /// noise, and the dfdx model they are copied to when a caller needs it.
 struct FlatTraining {
     flat: FlatLadder,

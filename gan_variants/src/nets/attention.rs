@@ -3,7 +3,9 @@
 //! P = side² positions and 1 × 1 convolutions (per-position matmuls, no bias) f, g: C → `CK`,
 //! h: C → `CV` and v: `CV` → C,
 //!
-//!   s_ji = f(x_j) · g(x_i),  β_j· = softmax_i(s_j·),  o_j = v(Σ_i β_ji h(x_i)),  y_j = x_j + γ·o_j,
+//!   s_ij = f(x_i) · g(x_j),  β_ji = softmax_i(s_ij),  o_j = v(Σ_i β_ji h(x_i)),  y_j = x_j + γ·o_j,
+//!
+//! (the paper's eq. 1: position j's query is g(x_j), the keys are f(x_i)),
 //!
 //! with the scalar γ learnt and initialised to 0 (so the block starts as the identity). As in
 //! the authors' code, CK = C/8 and CV = C/2 (the 2 × 2 max-pooling of g and h there, a
@@ -70,12 +72,12 @@ impl<const C: usize, const CK: usize, const CV: usize, T: Tape<f32, Cpu>> Stage<
         let f = x.retaped::<T>().matmul(self.f.retaped::<T>());
         let g = x.retaped::<T>().matmul(self.g.retaped::<T>());
         let h = x.retaped::<T>().matmul(self.h.retaped::<T>());
-        let f = f.reshape_like(&(n, p, Const::<CK>));
-        let g = g
+        let f = f
             .reshape_like(&(n, p, Const::<CK>))
             .permute::<_, Axes3<0, 2, 1>>();
-        // β (n, p, p): row j attends over positions i.
-        let beta = f.matmul(g).softmax::<Axis<2>>();
+        let g = g.reshape_like(&(n, p, Const::<CK>));
+        // β (n, p, p): row j (query g(x_j)) attends over positions i (keys f(x_i)).
+        let beta = g.matmul(f).softmax::<Axis<2>>();
         let h = h.reshape_like(&(n, p, Const::<CV>));
         let o = beta.matmul(h).reshape_like(&(rows, Const::<CV>));
         let o = o.matmul(self.v.retaped::<T>());
