@@ -10,8 +10,8 @@
 //! on the flat parameters of [`FlatGenerator`]. `tests/fast_generator.rs` holds them equal.
 
 use crate::fast::{
-    flatten_into, for_unit_blocks, forward_mm, input_grad_mm, sigmoid, transpose_add, unflatten,
-    weight_grad_mm, Shared, UNITS_PER_TASK,
+    flatten_into, for_unit_blocks, forward_mm, input_grad_mm, sigmoid, sum_and_dot, sum_f32,
+    sum_f64, transpose_add, unflatten, weight_grad_mm, Shared, UNITS_PER_TASK,
 };
 use crate::shapes::{G_HIDDEN, LATENT, PIXELS};
 use dfdx::nn::modules;
@@ -239,12 +239,9 @@ impl GeneratorPass {
                     // SAFETY: unit u's slices belong to this task alone.
                     let (x, h) = unsafe { (xs.slice(u * r, r), hs.slice(u * r, r)) };
                     let n = r as f64;
-                    let mean = x.iter().map(|&v| (v + b[u]) as f64).sum::<f64>() / n;
-                    let var = x
-                        .iter()
-                        .map(|&v| ((v + b[u]) as f64 - mean).powi(2))
-                        .sum::<f64>()
-                        / n;
+                    let bu = b[u];
+                    let mean = sum_f64(x, |v| (v + bu) as f64) / n;
+                    let var = sum_f64(x, |v| ((v + bu) as f64 - mean).powi(2)) / n;
                     let k = 1.0 / (var as f32 + eps).sqrt();
                     let m = mean as f32;
                     for (x, h) in x.iter_mut().zip(h.iter_mut()) {
@@ -307,11 +304,10 @@ impl GeneratorPass {
                 for u in units {
                     // SAFETY: unit u's slices belong to this task alone.
                     let g = unsafe { gsh.slice(u * r, r) };
-                    let mut sum = 0f32;
                     for (g, &s) in g.iter_mut().zip(&out[u * r..(u + 1) * r]) {
                         *g *= s * (1.0 - s);
-                        sum += *g;
                     }
+                    let sum = sum_f32(g);
                     unsafe { gs.slice(b4 + u, 1)[0] = sum };
                 }
             });
@@ -342,23 +338,20 @@ impl GeneratorPass {
                     let g = unsafe { gsh.slice(u * r, r) };
                     let (x, h) = (&xhat[u * r..(u + 1) * r], &h[u * r..(u + 1) * r]);
                     // ReLU, then the sums of the shift and scale gradients.
-                    let (mut sum_g, mut sum_gx) = (0f32, 0f32);
-                    for ((g, &h), &x) in g.iter_mut().zip(h).zip(x) {
+                    for (g, &h) in g.iter_mut().zip(h) {
                         if h <= 0.0 {
                             *g = 0.0;
                         }
-                        sum_g += *g;
-                        sum_gx += *g * x;
                     }
+                    let (sum_g, sum_gx) = sum_and_dot(g, x);
                     // ∂L/∂a = γ·inv·(g − mean(g) − x̂·mean(g·x̂)) (batch norm through its
                     // batch statistics), and ∂L/∂b = Σ ∂L/∂a.
                     let k = 1.0 / r as f32;
                     let (mg, mgx, c) = (sum_g * k, sum_gx * k, sc[u] * inv[u]);
-                    let mut sum_a = 0f32;
                     for (g, &x) in g.iter_mut().zip(x) {
                         *g = c * (*g - mg - x * mgx);
-                        sum_a += *g;
                     }
+                    let sum_a = sum_f32(g);
                     unsafe {
                         gs.slice(sh0 + u, 1)[0] = sum_g;
                         gs.slice(sc0 + u, 1)[0] = sum_gx;
