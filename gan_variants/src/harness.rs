@@ -165,6 +165,60 @@ pub fn weighted_mean(v: &[f32], w: &[f32]) -> f32 {
     v.iter().zip(w).map(|(a, b)| a * b).sum()
 }
 
+/// A one-output discriminator's D step, split for a per-row loss (the GAN, LSGAN, hinge and
+/// WGAN-GP variants): the output ℓ as a column (rows,) on the tape, its values, and the
+/// [`half_weights`] of the real (first `n_real`) and the fake rows.
+pub struct OneOutput {
+    pub l: Tensor<(usize,), f32, Cpu, crate::shapes::Traced>,
+    pub values: Vec<f32>,
+    pub w_real: Tensor<(usize,), f32, Cpu>,
+    pub w_fake: Tensor<(usize,), f32, Cpu>,
+    n_real: usize,
+}
+
+impl OneOutput {
+    pub fn new<const X: usize>(d: DiscOut<X, 1>, n_real: usize) -> Self {
+        let rows = d.out.shape().0;
+        let l = d.out.reshape_like(&(rows,));
+        let dev = l.device().clone();
+        Self {
+            values: l.as_vec(),
+            w_real: half_weights(&dev, n_real, rows, true),
+            w_fake: half_weights(&dev, n_real, rows, false),
+            n_real,
+            l,
+        }
+    }
+
+    /// The means of f(ℓ) over the real and over the fake rows, off the tape (for logging).
+    pub fn means(&self, f: impl Fn(f32) -> f32) -> (f32, f32) {
+        let v: Vec<f32> = self.values.iter().map(|&x| f(x)).collect();
+        (
+            weighted_mean(&v, &self.w_real.as_vec()),
+            weighted_mean(&v, &self.w_fake.as_vec()),
+        )
+    }
+
+    /// A constant column: `real` on the real rows, `fake` on the fake rows.
+    pub fn per_half(&self, real: f32, fake: f32) -> Tensor<(usize,), f32, Cpu> {
+        let rows = self.values.len();
+        let v = (0..rows)
+            .map(|i| if i < self.n_real { real } else { fake })
+            .collect();
+        self.l.device().tensor_from_vec(v, (rows,))
+    }
+}
+
+/// A one-output discriminator's G step: ℓ as a column (rows,) and its mean (for logging).
+pub fn one_output_g<const X: usize>(
+    d: DiscOut<X, 1>,
+) -> (Tensor<(usize,), f32, Cpu, crate::shapes::Traced>, f32) {
+    let rows = d.out.shape().0;
+    let l = d.out.reshape_like(&(rows,));
+    let mean = l.as_vec().iter().sum::<f32>() / rows as f32;
+    (l, mean)
+}
+
 /// G(z) = tanh of the generator's output, G in training mode (batch statistics); z has `Z`
 /// values per row.
 pub fn generate<const Z: usize, const X: usize>(

@@ -3,7 +3,7 @@
 //! G uses the non-saturating loss L_G = −E log D(G(z)) = mean softplus(−ℓ_fake).
 //! Schedule: k D steps per G step (k = 1 by default), as in the harness.
 
-use crate::harness::{half_weights, weighted_mean, DiscOut, LossStats, Losses};
+use crate::harness::{one_output_g, DiscOut, LossStats, Losses, OneOutput};
 use crate::shapes::{Loss, Traced};
 use dfdx::prelude::*;
 
@@ -19,42 +19,29 @@ pub fn softplus(x: Column) -> Column {
     positive + (x.abs().negate().exp() + 1.0).ln()
 }
 
-fn logits<const X: usize>(d: DiscOut<X, 1>) -> Column {
-    let rows = d.out.shape().0;
-    d.out.reshape_like(&(rows,))
-}
-
-fn sigmoid_mean(l: &[f32], w: &[f32]) -> f32 {
-    let p: Vec<f32> = l.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect();
-    weighted_mean(&p, w)
+fn sigmoid(v: f32) -> f32 {
+    1.0 / (1.0 + (-v).exp())
 }
 
 impl<const X: usize> Losses<X, 1> for Gan {
     fn d_loss(&self, d: DiscOut<X, 1>, n_real: usize) -> (Loss, LossStats) {
-        let l = logits(d);
-        let dev = l.device().clone();
-        let rows = l.shape().0;
-        let (wr, wf) = (
-            half_weights(&dev, n_real, rows, true),
-            half_weights(&dev, n_real, rows, false),
-        );
-        let lv = l.as_vec();
+        let o = OneOutput::new(d, n_real);
+        let (real, fake) = o.means(sigmoid);
         let stats = LossStats {
-            real: Some(sigmoid_mean(&lv, &wr.as_vec())),
-            fake: Some(sigmoid_mean(&lv, &wf.as_vec())),
+            real: Some(real),
+            fake: Some(fake),
             ..Default::default()
         };
-        let real = softplus(l.with_empty_tape().negate()) * wr;
-        let fake = softplus(l) * wf;
+        let real = softplus(o.l.with_empty_tape().negate()) * o.w_real;
+        let fake = softplus(o.l) * o.w_fake;
         ((real + fake).sum(), stats)
     }
 
     fn g_loss(&self, d: DiscOut<X, 1>) -> (Loss, LossStats) {
-        let l = logits(d);
+        let (l, _) = one_output_g(d);
         let lv = l.as_vec();
-        let w = vec![1.0 / lv.len() as f32; lv.len()];
         let stats = LossStats {
-            fake: Some(sigmoid_mean(&lv, &w)),
+            fake: Some(lv.iter().map(|&v| sigmoid(v)).sum::<f32>() / lv.len() as f32),
             ..Default::default()
         };
         (softplus(l.negate()).mean(), stats)
@@ -64,15 +51,7 @@ impl<const X: usize> Losses<X, 1> for Gan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shapes::{Rows, PIXELS};
-
-    fn out(dev: &Cpu, logits: &[f32]) -> (DiscOut<PIXELS, 1>, Rows<1>) {
-        let t: Rows<1> = dev.tensor_from_vec(logits.to_vec(), (logits.len(), Const));
-        let input: Rows<PIXELS> = dev.zeros_like(&(logits.len(), Const));
-        let out = t.leaky_trace();
-        let code = out.with_empty_tape().reshape_like(&(logits.len(), 1usize));
-        (DiscOut::new(out, code, input.leaky_trace()), t)
-    }
+    use crate::variants::test_out as out;
 
     /// Logits real (2, −1), fake (0.5, −3):
     /// L_D = [sp(−2) + sp(1)]/2 + [sp(0.5) + sp(−3)]/2 with sp(x) = ln(1 + eˣ)

@@ -3,7 +3,7 @@
 //! L_D = E[max(0, 1 − ℓ(x))] + E[max(0, 1 + ℓ(G(z)))],  L_G = −E ℓ(G(z)).
 //! The schedule (D steps per G step, optimisers) is the configuration's.
 
-use crate::harness::{half_weights, weighted_mean, DiscOut, LossStats, Losses};
+use crate::harness::{one_output_g, DiscOut, LossStats, Losses, OneOutput};
 use crate::shapes::Loss;
 use dfdx::prelude::*;
 
@@ -13,37 +13,27 @@ pub struct Hinge;
 
 impl<const X: usize> Losses<X, 1> for Hinge {
     fn d_loss(&self, d: DiscOut<X, 1>, n_real: usize) -> (Loss, LossStats) {
-        let rows = d.out.shape().0;
-        let l = d.out.reshape_like(&(rows,));
-        let dev = l.device().clone();
-        let (wr, wf) = (
-            half_weights(&dev, n_real, rows, true),
-            half_weights(&dev, n_real, rows, false),
-        );
-        let lv = l.as_vec();
+        let o = OneOutput::new(d, n_real);
+        let (real, fake) = o.means(|v| v);
         let stats = LossStats {
-            real: Some(weighted_mean(&lv, &wr.as_vec())),
-            fake: Some(weighted_mean(&lv, &wf.as_vec())),
+            real: Some(real),
+            fake: Some(fake),
             ..Default::default()
         };
         // Per row: max(0, 1 − ℓ) on real rows, max(0, 1 + ℓ) on fake rows, i.e.
         // max(0, 1 − y·ℓ) with y = +1 (real), −1 (fake).
-        let sign: Tensor<(usize,), f32, Cpu> = dev.tensor_from_vec(
-            (0..rows)
-                .map(|i| if i < n_real { 1.0 } else { -1.0 })
-                .collect(),
-            (rows,),
-        );
-        let margin = ((l * sign).negate() + 1.0).relu();
-        ((margin.with_empty_tape() * wr + margin * wf).sum(), stats)
+        let sign = o.per_half(1.0, -1.0);
+        let margin = ((o.l * sign).negate() + 1.0).relu();
+        (
+            (margin.with_empty_tape() * o.w_real + margin * o.w_fake).sum(),
+            stats,
+        )
     }
 
     fn g_loss(&self, d: DiscOut<X, 1>) -> (Loss, LossStats) {
-        let rows = d.out.shape().0;
-        let l = d.out.reshape_like(&(rows,));
-        let lv = l.as_vec();
+        let (l, mean) = one_output_g(d);
         let stats = LossStats {
-            fake: Some(lv.iter().sum::<f32>() / rows as f32),
+            fake: Some(mean),
             ..Default::default()
         };
         (l.mean().negate(), stats)
@@ -53,17 +43,7 @@ impl<const X: usize> Losses<X, 1> for Hinge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shapes::{Rows, PIXELS};
-
-    fn out(dev: &Cpu, v: &[f32]) -> (DiscOut<PIXELS, 1>, Rows<1>) {
-        let t: Rows<1> = dev.tensor_from_vec(v.to_vec(), (v.len(), Const));
-        let input: Rows<PIXELS> = dev.zeros_like(&(v.len(), Const));
-        let code = dev.zeros_like(&(v.len(), 1usize)).leaky_trace();
-        (
-            DiscOut::new(t.clone().leaky_trace(), code, input.leaky_trace()),
-            t,
-        )
-    }
+    use crate::variants::test_out as out;
 
     /// Outputs real (2, 0.5), fake (−3, 0.25): L_D = [max(0, −1) + max(0, 0.5)]/2 +
     /// [max(0, −2) + max(0, 1.25)]/2 = 0.25 + 0.625 = 0.875; ∂L_D/∂ℓ = −½ on the real row

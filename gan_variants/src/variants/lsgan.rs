@@ -3,7 +3,7 @@
 //! L_D = ½ E(ℓ(x) − 1)² + ½ E ℓ(G(z))²,  L_G = ½ E(ℓ(G(z)) − 1)².
 //! The schedule (D steps per G step, optimisers) is the configuration's.
 
-use crate::harness::{half_weights, weighted_mean, DiscOut, LossStats, Losses};
+use crate::harness::{one_output_g, DiscOut, LossStats, Losses, OneOutput};
 use crate::shapes::Loss;
 use dfdx::prelude::*;
 
@@ -13,36 +13,26 @@ pub struct Lsgan;
 
 impl<const X: usize> Losses<X, 1> for Lsgan {
     fn d_loss(&self, d: DiscOut<X, 1>, n_real: usize) -> (Loss, LossStats) {
-        let rows = d.out.shape().0;
-        let l = d.out.reshape_like(&(rows,));
-        let dev = l.device().clone();
-        let (wr, wf) = (
-            half_weights(&dev, n_real, rows, true),
-            half_weights(&dev, n_real, rows, false),
-        );
-        let lv = l.as_vec();
+        let o = OneOutput::new(d, n_real);
+        let (real, fake) = o.means(|v| v);
         let stats = LossStats {
-            real: Some(weighted_mean(&lv, &wr.as_vec())),
-            fake: Some(weighted_mean(&lv, &wf.as_vec())),
+            real: Some(real),
+            fake: Some(fake),
             ..Default::default()
         };
         // Per row: ½(ℓ − 1)² on real rows, ½ℓ² on fake rows.
-        let target: Tensor<(usize,), f32, Cpu> = dev.tensor_from_vec(
-            (0..rows)
-                .map(|i| if i < n_real { 1.0 } else { 0.0 })
-                .collect(),
-            (rows,),
-        );
-        let sq = (l - target).square() * 0.5;
-        ((sq.with_empty_tape() * wr + sq * wf).sum(), stats)
+        let target = o.per_half(1.0, 0.0);
+        let sq = (o.l - target).square() * 0.5;
+        (
+            (sq.with_empty_tape() * o.w_real + sq * o.w_fake).sum(),
+            stats,
+        )
     }
 
     fn g_loss(&self, d: DiscOut<X, 1>) -> (Loss, LossStats) {
-        let rows = d.out.shape().0;
-        let l = d.out.reshape_like(&(rows,));
-        let lv = l.as_vec();
+        let (l, mean) = one_output_g(d);
         let stats = LossStats {
-            fake: Some(lv.iter().sum::<f32>() / rows as f32),
+            fake: Some(mean),
             ..Default::default()
         };
         (((l - 1.0).square() * 0.5).mean(), stats)
@@ -52,17 +42,7 @@ impl<const X: usize> Losses<X, 1> for Lsgan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shapes::{Rows, PIXELS};
-
-    fn out(dev: &Cpu, v: &[f32]) -> (DiscOut<PIXELS, 1>, Rows<1>) {
-        let t: Rows<1> = dev.tensor_from_vec(v.to_vec(), (v.len(), Const));
-        let input: Rows<PIXELS> = dev.zeros_like(&(v.len(), Const));
-        let code = dev.zeros_like(&(v.len(), 1usize)).leaky_trace();
-        (
-            DiscOut::new(t.clone().leaky_trace(), code, input.leaky_trace()),
-            t,
-        )
-    }
+    use crate::variants::test_out as out;
 
     /// Outputs real (2, −1), fake (0.5, −3): L_D = ½[(1 + 4)/2] + ½[(0.25 + 9)/2] = 1.25 +
     /// 2.3125 = 3.5625; ∂L_D/∂ℓ = (ℓ − 1)/2 on real rows, ℓ/2 on fake rows.

@@ -267,3 +267,19 @@ fn logit_trainer<const X: usize, const Z: usize>(
         }
     })
 }
+
+/// A one-output D's result for testing a variant's losses: the output rows `v` on a fresh tape
+/// (zero code and input), and the leaf tensor whose gradient the loss's backward pass fills.
+#[cfg(test)]
+pub(crate) fn test_out(
+    dev: &Cpu,
+    v: &[f32],
+) -> (crate::harness::DiscOut<PIXELS, 1>, crate::shapes::Rows<1>) {
+    let t: crate::shapes::Rows<1> = dev.tensor_from_vec(v.to_vec(), (v.len(), Const));
+    let input: crate::shapes::Rows<PIXELS> = dev.zeros_like(&(v.len(), Const));
+    let code = dev.zeros_like(&(v.len(), 1usize)).leaky_trace();
+    (
+        crate::harness::DiscOut::new(t.clone().leaky_trace(), code, input.leaky_trace()),
+        t,
+    )
+}

@@ -5,7 +5,7 @@
 //! is the configuration's.
 
 use super::penalty::{gradient_penalty, Centre};
-use crate::harness::{half_weights, weighted_mean, DiscOut, LossStats, Losses};
+use crate::harness::{one_output_g, DiscOut, LossStats, Losses, OneOutput};
 use crate::shapes::Loss;
 use dfdx::prelude::*;
 
@@ -16,23 +16,14 @@ pub struct WganGp {
 }
 
 impl<const X: usize> Losses<X, 1> for WganGp {
-    fn d_loss(&self, d: DiscOut<X, 1>, n_real: usize) -> (Loss, LossStats) {
-        let rows = d.out.shape().0;
-        let l = d.out.reshape_like(&(rows,));
-        let dev = l.device().clone();
-        let (wr, wf) = (
-            half_weights(&dev, n_real, rows, true),
-            half_weights(&dev, n_real, rows, false),
-        );
-        let lv = l.as_vec();
-        let (real, fake) = (
-            weighted_mean(&lv, &wr.as_vec()),
-            weighted_mean(&lv, &wf.as_vec()),
-        );
+    fn d_loss(&self, mut d: DiscOut<X, 1>, n_real: usize) -> (Loss, LossStats) {
+        let interp_grad = d.interp_grad.take();
+        let o = OneOutput::new(d, n_real);
+        let (real, fake) = o.means(|v| v);
         // Σ w_f ℓ − Σ w_r ℓ = mean ℓ(fake) − mean ℓ(real).
-        let wasserstein = (l * (wf - wr)).sum();
+        let wasserstein = (o.l * (o.w_fake - o.w_real)).sum();
         let (gp, gp_value) = gradient_penalty(
-            d.interp_grad.expect("the harness fills interp_grad"),
+            interp_grad.expect("the harness fills interp_grad"),
             Centre::One,
         );
         let stats = LossStats {
@@ -45,9 +36,7 @@ impl<const X: usize> Losses<X, 1> for WganGp {
     }
 
     fn g_loss(&self, d: DiscOut<X, 1>) -> (Loss, LossStats) {
-        let rows = d.out.shape().0;
-        let l = d.out.reshape_like(&(rows,));
-        let m = l.as_vec().iter().sum::<f32>() / rows as f32;
+        let (l, m) = one_output_g(d);
         let stats = LossStats {
             fake: Some(m),
             ..Default::default()
