@@ -25,9 +25,10 @@
 PROFILE ?= quick
 BIN := target/release/ebgan
 # Runs at a time (JOBS) and threads per run (THREADS, i.e. RAYON_NUM_THREADS). On this 2-core
-# machine two one-thread runs at once finish 1.21x the runs per hour of one two-thread run
-# (results/bench/runs_per_hour.csv, fc60714), so that is the default; on a bigger machine set e.g.
-# JOBS=8 THREADS=2. An empty THREADS leaves rayon's default (all cores).
+# machine two one-thread runs at once and one two-thread run finish the same runs per hour
+# (49.7 and 50.6 of the quick protocol's LN/EBGAN-LN mix, 8c4fe79; results/bench/runs_per_hour.csv),
+# so either serves; the default keeps two. On a bigger machine set e.g. JOBS=8 THREADS=2. An
+# empty THREADS leaves rayon's default (all cores).
 JOBS ?= 2
 THREADS ?= 1
 MNIST_DIR ?= $(firstword $(wildcard data/mnist) $(wildcard ../shared/data/mnist) data/mnist)
