@@ -21,7 +21,7 @@
 # Each run is its own target (its final.csv), so the table runs JOBS at a time, finished runs
 # are skipped, and an interrupted table resumes (a run resumes from its last checkpoint).
 
-# The quick profile unless asked: the paper table is about 100 hours of this machine.
+# The quick profile unless asked: the paper table is about 85 hours of this machine (README, Performance).
 PROFILE ?= quick
 BIN := target/release/ebgan
 # Runs at a time (JOBS) and threads per run (THREADS, i.e. RAYON_NUM_THREADS). On this 2-core
