@@ -25,9 +25,7 @@ use crate::config::{AdamSettings, BnGroups, CombinatorKind, LadderConfig};
 use crate::model::{Ladder, RowGroups};
 use crate::rng::LayerNoise;
 use crate::shapes::*;
-use dfdx::nn::tensor_collection::{
-    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorRef,
-};
+use dfdx::nn::tensor_collection::TensorCollection;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -94,63 +92,16 @@ impl Default for Layout {
     }
 }
 
-/// Visits every trainable tensor of a model in order, appending its values to `out`.
-struct Reader<'a> {
-    out: &'a mut Vec<f32>,
-}
-
-impl TensorVisitor<f32, Cpu> for Reader<'_> {
-    type Viewer = ViewTensorRef;
-    type Err = <Cpu as HasErr>::Err;
-    type E2 = f32;
-    type D2 = Cpu;
-    fn visit<S: Shape>(
-        &mut self,
-        opts: TensorOptions<S, f32, Cpu>,
-        p: &Tensor<S, f32, Cpu>,
-    ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-        if opts.do_gradient_update {
-            let start = self.out.len();
-            self.out.resize(start + p.shape().num_elements(), 0.0);
-            p.copy_into(&mut self.out[start..]);
-        }
-        Ok(None)
-    }
-}
-
-/// Visits every trainable tensor of a model in order, overwriting it from `src[pos..]`.
-struct Writer<'a> {
-    src: &'a [f32],
-    pos: usize,
-}
-
-impl TensorVisitor<f32, Cpu> for Writer<'_> {
-    type Viewer = ViewTensorMut;
-    type Err = <Cpu as HasErr>::Err;
-    type E2 = f32;
-    type D2 = Cpu;
-    fn visit<S: Shape>(
-        &mut self,
-        opts: TensorOptions<S, f32, Cpu>,
-        p: &mut Tensor<S, f32, Cpu>,
-    ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-        if opts.do_gradient_update {
-            let n = p.shape().num_elements();
-            p.copy_from(&self.src[self.pos..self.pos + n]);
-            self.pos += n;
-        }
-        Ok(None)
-    }
-}
-
 /// Copies every trainable tensor of `model` into `out` (cleared first), in visiting order.
 pub fn flatten_into<M: TensorCollection<f32, Cpu>>(model: &M, out: &mut Vec<f32>) {
     out.clear();
-    M::iter_tensors(&mut RecursiveWalker {
-        m: model,
-        f: &mut Reader { out },
-    })
-    .expect("CPU copies cannot fail");
+    crate::params::for_each(model, |p| {
+        if p.trainable() {
+            let start = out.len();
+            out.resize(start + p.len(), 0.0);
+            p.read_into(&mut out[start..]);
+        }
+    });
 }
 
 /// Every trainable tensor of `model` as one vector, in visiting order.
@@ -165,17 +116,15 @@ pub fn flatten<M: TensorCollection<f32, Cpu>>(model: &M) -> Vec<f32> {
 /// # Panics
 /// When `flat` does not have exactly the model's number of trainable values.
 pub fn unflatten<M: TensorCollection<f32, Cpu>>(model: &mut M, flat: &[f32]) {
-    let mut writer = Writer { src: flat, pos: 0 };
-    M::iter_tensors(&mut RecursiveWalker {
-        m: model,
-        f: &mut writer,
-    })
-    .expect("CPU copies cannot fail");
-    assert_eq!(
-        writer.pos,
-        flat.len(),
-        "flat vector and model disagree in size"
-    );
+    let mut pos = 0;
+    crate::params::for_each_mut(model, |p| {
+        if p.trainable() {
+            let n = p.len();
+            p.write(&flat[pos..pos + n]);
+            pos += n;
+        }
+    });
+    assert_eq!(pos, flat.len(), "flat vector and model disagree in size");
 }
 
 /// The ladder's parameters as one flat vector ([`Layout`]).

@@ -22,6 +22,7 @@ pub mod fused;
 pub mod generator;
 pub mod model;
 pub mod optim;
+pub mod params;
 pub mod rng;
 pub mod schedule;
 pub mod shapes;

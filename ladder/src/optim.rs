@@ -60,17 +60,13 @@ impl OwnedAdam {
 
     /// The optimiser state, for a checkpoint.
     pub fn state<M: TensorCollection<f32, Cpu>>(&mut self, model: &mut M) -> AdamState {
-        let mut visitor = Export {
-            opt: self,
-            m1: Vec::new(),
-            m2: Vec::new(),
-        };
-        M::iter_tensors(&mut RecursiveWalker {
-            m: model,
-            f: &mut visitor,
-        })
-        .expect("CPU cannot fail");
-        let (moment1, moment2) = (visitor.m1, visitor.m2);
+        let (mut moment1, mut moment2) = (Vec::new(), Vec::new());
+        crate::params::for_each(&*model, |p| {
+            if p.trainable() {
+                moment1.push(p.grad_mut(&mut self.moment1).clone());
+                moment2.push(p.grad_mut(&mut self.moment2).clone());
+            }
+        });
         AdamState {
             t: self.t,
             moment1,
@@ -79,31 +75,48 @@ impl OwnedAdam {
     }
 
     /// Restores a state saved by [`OwnedAdam::state`] for the same model type.
+    ///
+    /// # Errors
+    /// When the state's tensor count or a tensor's length differs from the model's.
     pub fn set_state<M: TensorCollection<f32, Cpu>>(
         &mut self,
         model: &mut M,
         state: &AdamState,
     ) -> Result<(), String> {
         self.t = state.t;
-        let mut visitor = Import {
-            opt: self,
-            state,
-            index: 0,
-            error: None,
-        };
-        M::iter_tensors(&mut RecursiveWalker {
-            m: model,
-            f: &mut visitor,
-        })
-        .expect("CPU cannot fail");
-        if let Some(e) = visitor.error {
+        let (mut index, mut error) = (0, None);
+        crate::params::for_each_mut(model, |p| {
+            if !p.trainable() || error.is_some() {
+                return;
+            }
+            let i = index;
+            index += 1;
+            let (Some(a), Some(b)) = (state.moment1.get(i), state.moment2.get(i)) else {
+                error = Some(format!(
+                    "optimiser state has only {} tensors",
+                    state.moment1.len()
+                ));
+                return;
+            };
+            if p.len() != a.len() || b.len() != a.len() {
+                error = Some(format!(
+                    "optimiser tensor {i}: {} values, the model has {}",
+                    a.len(),
+                    p.len()
+                ));
+                return;
+            }
+            p.grad_mut(&mut self.moment1).copy_from_slice(a);
+            p.grad_mut(&mut self.moment2).copy_from_slice(b);
+        });
+        if let Some(e) = error {
             return Err(e);
         }
-        if visitor.index != state.moment1.len() {
+        if index != state.moment1.len() {
             return Err(format!(
                 "optimiser state has {} tensors, the model {}",
                 state.moment1.len(),
-                visitor.index
+                index
             ));
         }
         Ok(())
@@ -132,76 +145,6 @@ impl TensorVisitor<f32, Cpu> for Step<'_> {
             let v = self.opt.moment2.get_or_alloc_mut(p)?;
             self.opt.cfg.try_update(self.opt.t, p, m, v, g)?;
         }
-        Ok(None)
-    }
-}
-
-struct Export<'a> {
-    opt: &'a mut OwnedAdam,
-    m1: Vec<Vec<f32>>,
-    m2: Vec<Vec<f32>>,
-}
-
-impl TensorVisitor<f32, Cpu> for Export<'_> {
-    type Viewer = ViewTensorMut;
-    type Err = <Cpu as HasErr>::Err;
-    type E2 = f32;
-    type D2 = Cpu;
-
-    fn visit<S: Shape>(
-        &mut self,
-        opts: TensorOptions<S, f32, Cpu>,
-        p: &mut Tensor<S, f32, Cpu>,
-    ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-        if opts.do_gradient_update {
-            self.m1.push(self.opt.moment1.get_or_alloc_mut(p)?.to_vec());
-            self.m2.push(self.opt.moment2.get_or_alloc_mut(p)?.to_vec());
-        }
-        Ok(None)
-    }
-}
-
-struct Import<'a> {
-    opt: &'a mut OwnedAdam,
-    state: &'a AdamState,
-    index: usize,
-    error: Option<String>,
-}
-
-impl TensorVisitor<f32, Cpu> for Import<'_> {
-    type Viewer = ViewTensorMut;
-    type Err = <Cpu as HasErr>::Err;
-    type E2 = f32;
-    type D2 = Cpu;
-
-    fn visit<S: Shape>(
-        &mut self,
-        opts: TensorOptions<S, f32, Cpu>,
-        p: &mut Tensor<S, f32, Cpu>,
-    ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-        if !opts.do_gradient_update || self.error.is_some() {
-            return Ok(None);
-        }
-        let i = self.index;
-        self.index += 1;
-        let (Some(a), Some(b)) = (self.state.moment1.get(i), self.state.moment2.get(i)) else {
-            self.error = Some(format!(
-                "optimiser state has only {} tensors",
-                self.state.moment1.len()
-            ));
-            return Ok(None);
-        };
-        let m = self.opt.moment1.get_or_alloc_mut(p)?;
-        if m.len() != a.len() || b.len() != a.len() {
-            self.error = Some(format!(
-                "optimiser tensor {i}: {} values, the model has {}",
-                a.len(),
-                m.len()
-            ));
-            return Ok(None);
-        }
-        m.copy_from_slice(a);
-        self.opt.moment2.get_or_alloc_mut(p)?.copy_from_slice(b);
         Ok(None)
     }
 }

@@ -31,6 +31,42 @@ pub fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("plotting failed: {e:?}")
 }
 
+/// A legend key for a line series: a 15-pixel line in `style`.
+pub fn line_key(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], style)
+}
+
+/// Draws `chart`'s legend at `pos`: a black border around a translucent white box.
+pub fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .draw()
+        .map_err(plot_err)
+}
+
+/// Draws a 28 × 28 grey image (bytes, row-major) with its top-left corner at (x0, y0), each
+/// pixel as 2 × 2.
+pub fn draw_digit<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    img: &[u8],
+    (x0, y0): (i32, i32),
+) -> Result<()> {
+    for (i, &v) in img.iter().enumerate() {
+        let (x, y) = (x0 + 2 * (i % 28) as i32, y0 + 2 * (i / 28) as i32);
+        for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+            root.draw_pixel((x + dx, y + dy), &RGBColor(v, v, v))
+                .map_err(plot_err)?;
+        }
+    }
+    Ok(())
+}
+
 /// A step-axis tick: whole numbers, thousands as "k" (180000 → "180k", 2500 → "2.5k", 300 →
 /// "300"), so that paper-length axes stay readable in a small panel.
 pub fn step_tick(x: f64) -> String {
@@ -168,12 +204,7 @@ pub fn table2_figure(rows: &[TableRow], path: &Path, profile: &str) -> Result<bo
                 .legend(|(x, y)| Cross::new((x + 6, y), 5, BLACK.stroke_width(2)));
         }
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.9))
-        .draw()
-        .map_err(plot_err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
     root.present().map_err(plot_err)?;
     tmp.commit()?;
     Ok(true)
@@ -316,16 +347,9 @@ fn panels(path: &Path, title: &str, y_desc: &str, curves: &Curves, series: Serie
                     ))
                     .map_err(plot_err)?
                     .label(name.clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 15, y)], c.stroke_width(2))
-                    });
+                    .legend(line_key(c.stroke_width(2)));
             }
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.9))
-                .draw()
-                .map_err(plot_err)?;
+            draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
         }
     }
     root.present().map_err(plot_err)?;
@@ -340,14 +364,7 @@ pub fn sample_grid(samples: &[Vec<u8>], path: &Path) -> Result<()> {
     let root = BitMapBackend::new(&tmp_path, (10 * 28 * 2, 10 * 28 * 2)).into_drawing_area();
     root.fill(&BLACK).map_err(plot_err)?;
     for (k, img) in samples.iter().take(100).enumerate() {
-        let (gx, gy) = ((k % 10) as i32 * 56, (k / 10) as i32 * 56);
-        for (i, &v) in img.iter().enumerate() {
-            let (x, y) = (gx + 2 * (i % 28) as i32, gy + 2 * (i / 28) as i32);
-            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                root.draw_pixel((x + dx, y + dy), &RGBColor(v, v, v))
-                    .map_err(plot_err)?;
-            }
-        }
+        draw_digit(&root, img, ((k % 10) as i32 * 56, (k / 10) as i32 * 56))?;
     }
     root.present().map_err(plot_err)?;
     tmp.commit()?;

@@ -4,7 +4,7 @@
 //! labels) the mean ± sample std of the validation error over seeds, failed runs counted.
 //! The test set plays no part in any of these numbers.
 
-use crate::cmd::plot::plot_err;
+use crate::cmd::plot::{draw_legend, line_key, plot_err};
 use crate::cmd::run::{FinalRow, Paths};
 use crate::config::{EvalSplit, Model, RunConfig};
 use crate::io::{write_atomic, write_csv};
@@ -233,7 +233,7 @@ pub fn figure(rows: &[TuningRow], path: &Path, profile: &str) -> Result<()> {
                 "{model}, step scale {:.4}, {labels} labels",
                 f64::from_bits(s)
             ))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c.stroke_width(2)));
+            .legend(line_key(c.stroke_width(2)));
         chart
             .draw_series(pts.iter().map(|p| {
                 PathElement::new(vec![(p.0, p.1 - p.2), (p.0, p.1 + p.2)], c.stroke_width(1))
@@ -243,12 +243,7 @@ pub fn figure(rows: &[TuningRow], path: &Path, profile: &str) -> Result<()> {
             .draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 4, c.filled())))
             .map_err(plot_err)?;
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.9))
-        .draw()
-        .map_err(plot_err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
     root.present().map_err(plot_err)?;
     tmp.commit()?;
     Ok(())

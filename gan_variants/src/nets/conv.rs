@@ -21,14 +21,12 @@
 //! same memory as maps of one image per `side²` rows, so entering and leaving the family is a
 //! reshape.
 
-use super::{fill_normal, Affine, Bias, BnMode, Dropout, LayerNorm, Net, NoNorm, Trainable};
+use super::{normal_values, Affine, Bias, BnMode, Dropout, LayerNorm, Net, NoNorm, Trainable};
 use crate::ops::activation::leaky_relu;
 use crate::ops::conv::{conv2d, conv_t2d, Geometry, Mat};
 use crate::ops::spectral_norm::spectral_normalise_transposed;
 use crate::shapes::{Matrix, Rows, Traced};
-use dfdx::nn::tensor_collection::{
-    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
-};
+use dfdx::nn::tensor_collection::{TensorCollection, TensorOptions};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 use std::marker::PhantomData;
@@ -993,28 +991,11 @@ impl<
 /// Fills every weight (every parameter of rank ≥ 2) with N(0, `std`²) from `rng`, in visiting
 /// order; biases and β stay 0, γ 1 (DCGAN's initialisation, Radford et al. 2016: σ = 0.02).
 pub fn init_weights<M: TensorCollection<f32, Cpu>>(m: &mut M, std: f32, rng: &mut StdRng) {
-    struct Fill<'a> {
-        std: f32,
-        rng: &'a mut StdRng,
-    }
-    impl TensorVisitor<f32, Cpu> for Fill<'_> {
-        type Viewer = ViewTensorMut;
-        type Err = <Cpu as HasErr>::Err;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            _: TensorOptions<S, f32, Cpu>,
-            t: &mut Tensor<S, f32, Cpu>,
-        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            if S::NUM_DIMS >= 2 {
-                fill_normal(t, self.std, self.rng);
-            }
-            Ok(None)
+    ladder::params::for_each_mut(m, |p| {
+        if p.rank() >= 2 {
+            p.write(&normal_values(p.len(), std, rng));
         }
-    }
-    let mut f = Fill { std, rng };
-    M::iter_tensors(&mut RecursiveWalker { m, f: &mut f }).expect("CPU cannot fail");
+    });
 }
 
 impl<const I: usize, const CI: usize, const CM: usize, const O: usize, const CO: usize, Tr, H>

@@ -18,9 +18,7 @@ pub use mlp::*;
 
 use crate::config::{Optim, TrainSettings};
 use crate::shapes::{Matrix, Rows, Traced};
-use dfdx::nn::tensor_collection::{
-    RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorRef,
-};
+use dfdx::nn::tensor_collection::TensorOptions;
 use dfdx::prelude::*;
 use ladder::bn::normalize_groups;
 pub use ladder::bn::ColumnStats;
@@ -466,147 +464,80 @@ fn trainable_values<M: TensorCollection<f32, Cpu>>(
     m: &M,
     grads: &Gradients<f32, Cpu>,
 ) -> (Vec<f32>, Vec<f32>) {
-    struct Collect<'a> {
-        grads: &'a Gradients<f32, Cpu>,
-        theta: Vec<f32>,
-        grad: Vec<f32>,
-    }
-    impl TensorVisitor<f32, Cpu> for Collect<'_> {
-        type Viewer = ViewTensorRef;
-        type Err = <Cpu as HasErr>::Err;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            opts: TensorOptions<S, f32, Cpu>,
-            t: &Tensor<S, f32, Cpu>,
-        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            if opts.do_gradient_update {
-                self.theta.extend(t.as_vec());
-                self.grad.extend(self.grads.get(t).as_vec());
-            }
-            Ok(None)
+    let (mut theta, mut grad) = (Vec::new(), Vec::new());
+    ladder::params::for_each(m, |p| {
+        if p.trainable() {
+            theta.extend(p.values());
+            grad.extend(p.grad(grads));
         }
-    }
-    let mut c = Collect {
-        grads,
-        theta: Vec::new(),
-        grad: Vec::new(),
-    };
-    M::iter_tensors(&mut RecursiveWalker { m, f: &mut c }).expect("CPU cannot fail");
-    (c.theta, c.grad)
+    });
+    (theta, grad)
 }
 
 /// Writes the flat `values` of [`trainable_values`] back into `m`'s trainable tensors.
 fn set_trainable_values<M: TensorCollection<f32, Cpu>>(m: &mut M, values: &[f32]) {
-    struct Put<'a> {
-        values: &'a [f32],
-        at: usize,
-    }
-    impl TensorVisitor<f32, Cpu> for Put<'_> {
-        type Viewer = ViewTensorMut;
-        type Err = <Cpu as HasErr>::Err;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            opts: TensorOptions<S, f32, Cpu>,
-            t: &mut Tensor<S, f32, Cpu>,
-        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            if opts.do_gradient_update {
-                let n = t.shape().num_elements();
-                t.copy_from(&self.values[self.at..self.at + n]);
-                self.at += n;
-            }
-            Ok(None)
+    let mut at = 0;
+    ladder::params::for_each_mut(m, |p| {
+        if p.trainable() {
+            let n = p.len();
+            p.write(&values[at..at + n]);
+            at += n;
         }
-    }
-    let mut p = Put { values, at: 0 };
-    M::iter_tensors(&mut RecursiveWalker { m, f: &mut p }).expect("CPU cannot fail");
-    assert_eq!(p.at, values.len(), "one value per trainable entry");
+    });
+    assert_eq!(at, values.len(), "one value per trainable entry");
 }
 
-/// Every parameter's values in visiting order.
+/// Every parameter's values in visiting order (batch-norm running statistics included).
 pub fn param_values<M: TensorCollection<f32, Cpu>>(m: &M) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl TensorVisitor<f32, Cpu> for Collect {
-        type Viewer = ViewTensorRef;
-        type Err = <Cpu as HasErr>::Err;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            _: TensorOptions<S, f32, Cpu>,
-            t: &Tensor<S, f32, Cpu>,
-        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            self.0.push(t.as_vec());
-            Ok(None)
-        }
-    }
-    let mut c = Collect(Vec::new());
-    M::iter_tensors(&mut RecursiveWalker { m, f: &mut c }).expect("CPU cannot fail");
-    c.0
+    let mut out = Vec::new();
+    ladder::params::for_each(m, |p| out.push(p.values()));
+    out
 }
 
-/// Sets every parameter from `values` (from [`param_values`] of the same type); an error if
-/// the count or a length differs, in which case the network may be partly overwritten.
+/// Sets every parameter from `values` (from [`param_values`] of the same type).
+///
+/// # Errors
+/// When the count or a length differs, in which case the network may be partly overwritten.
 pub fn set_param_values<M: TensorCollection<f32, Cpu>>(
     m: &mut M,
     values: &[Vec<f32>],
 ) -> Result<(), String> {
-    struct Put<'a> {
-        values: &'a [Vec<f32>],
-        index: usize,
-        error: Option<String>,
-    }
-    impl TensorVisitor<f32, Cpu> for Put<'_> {
-        type Viewer = ViewTensorMut;
-        type Err = <Cpu as HasErr>::Err;
-        type E2 = f32;
-        type D2 = Cpu;
-        fn visit<S: Shape>(
-            &mut self,
-            _: TensorOptions<S, f32, Cpu>,
-            t: &mut Tensor<S, f32, Cpu>,
-        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            let i = self.index;
-            self.index += 1;
-            match self.values.get(i) {
-                Some(v) if v.len() == t.shape().num_elements() => t.copy_from(v),
-                Some(v) if self.error.is_none() => {
-                    self.error = Some(format!(
-                        "parameter {i}: {} values, the network has {}",
-                        v.len(),
-                        t.shape().num_elements()
-                    ))
-                }
-                _ => {}
+    let (mut index, mut error) = (0, None);
+    ladder::params::for_each_mut(m, |p| {
+        let i = index;
+        index += 1;
+        match values.get(i) {
+            Some(v) if v.len() == p.len() => p.write(v),
+            Some(v) if error.is_none() => {
+                error = Some(format!(
+                    "parameter {i}: {} values, the network has {}",
+                    v.len(),
+                    p.len()
+                ))
             }
-            Ok(None)
+            _ => {}
         }
-    }
-    let mut p = Put {
-        values,
-        index: 0,
-        error: None,
-    };
-    M::iter_tensors(&mut RecursiveWalker { m, f: &mut p }).expect("CPU cannot fail");
-    if let Some(e) = p.error {
+    });
+    if let Some(e) = error {
         return Err(e);
     }
-    if p.index != values.len() {
+    if index != values.len() {
         return Err(format!(
             "{} parameters saved, the network has {}",
             values.len(),
-            p.index
+            index
         ));
     }
     Ok(())
 }
 
 pub(crate) fn fill_normal<S: Shape>(t: &mut Tensor<S, f32, Cpu>, std: f32, rng: &mut StdRng) {
-    let v: Vec<f32> = (0..t.shape().num_elements())
+    t.copy_from(&normal_values(t.shape().num_elements(), std, rng));
+}
+
+/// `n` draws of N(0, `std`²) from `rng`, in order.
+pub(crate) fn normal_values(n: usize, std: f32, rng: &mut StdRng) -> Vec<f32> {
+    (0..n)
         .map(|_| std * rng.sample::<f32, _>(StandardNormal))
-        .collect();
-    t.copy_from(&v);
+        .collect()
 }

@@ -9,7 +9,9 @@
 
 use super::arms::{arms, run_id};
 use super::{load, run_dir, Paths};
-use crate::cmd::images::run::{check_saved_config, execute, ImageRunConfig, Schedule};
+use crate::cmd::images::run::{
+    check_saved_config, execute, image_run_config_accessors, ImageRunConfig,
+};
 use anyhow::{bail, Context, Result};
 use gan_variants::ImageGanConfig;
 use serde::{Deserialize, Serialize};
@@ -33,29 +35,7 @@ pub struct EdganRunConfig {
 }
 
 impl ImageRunConfig for EdganRunConfig {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn profile(&self) -> &str {
-        &self.profile
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-    fn gan(&self) -> &ImageGanConfig {
-        &self.config
-    }
-    fn schedule(&self) -> Schedule {
-        Schedule {
-            curve_every: self.curve_every,
-            curve_fid_n: self.curve_fid_n,
-            fid_n: self.fid_n,
-            checkpoint_every: self.checkpoint_every,
-        }
-    }
-    fn feature_net(&self) -> &str {
-        &self.feature_net
-    }
+    image_run_config_accessors!();
     fn model_label(&self) -> (String, Option<f32>) {
         (self.arm.clone(), None)
     }

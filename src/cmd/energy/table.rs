@@ -9,7 +9,7 @@ use super::run::{samples_file, ScoreRow};
 use super::{load_profile, run_dir};
 use crate::cmd::gan::run::GanFinalRow;
 use crate::cmd::gan::Paths;
-use crate::cmd::plot::{plot_err, read_samples};
+use crate::cmd::plot::{draw_legend, line_key, plot_err, read_samples};
 use crate::io::{read_csv, write_atomic, write_csv};
 use crate::stats::{mean, sample_std};
 use anyhow::Result;
@@ -404,16 +404,9 @@ fn line_panels(
                 ))
                 .map_err(plot_err)?
                 .label(name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 15, y)], c.stroke_width(2))
-                });
+                .legend(line_key(c.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.9))
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
     }
     root.present().map_err(plot_err)?;
     tmp.commit()?;

@@ -18,7 +18,7 @@
 use super::list::{ids, Set, MARGINS};
 use super::run::{GanCurveRow, GanFinalRow};
 use super::{load_profile, Paths};
-use crate::cmd::plot::{plot_err, read_samples};
+use crate::cmd::plot::{draw_digit, draw_legend, line_key, plot_err, read_samples};
 use crate::io::{read_csv, write_atomic, write_csv};
 use anyhow::Result;
 use gan_variants::grid::gan_cells;
@@ -174,14 +174,7 @@ fn histogram<DB: DrawingBackend>(
             ))
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_err)?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 fn scores_of<'a>(
@@ -349,14 +342,7 @@ pub fn sample_rows(path: &Path, rows: &[(String, Vec<Vec<u8>>)], per_row: usize)
         ))
         .map_err(plot_err)?;
         for (k, img) in imgs.iter().take(per_row).enumerate() {
-            let x0 = label_w + k as i32 * cell;
-            for (i, &v) in img.iter().enumerate() {
-                let (x, y) = (x0 + 2 * (i % 28) as i32, y0 + 2 * (i / 28) as i32);
-                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                    root.draw_pixel((x + dx, y + dy), &RGBColor(v, v, v))
-                        .map_err(plot_err)?;
-                }
-            }
+            draw_digit(&root, img, (label_w + k as i32 * cell, y0))?;
         }
     }
     root.present().map_err(plot_err)?;
@@ -607,18 +593,12 @@ fn named_curves(
             .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
             .map_err(plot_err)?
             .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c.stroke_width(2)));
+            .legend(line_key(c.stroke_width(2)));
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))
             .map_err(plot_err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.9))
-        .draw()
-        .map_err(plot_err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     root.present().map_err(plot_err)?;
     tmp.commit()?;
     Ok(vec![

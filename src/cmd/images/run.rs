@@ -120,30 +120,40 @@ pub struct Schedule {
     pub checkpoint_every: u64,
 }
 
-impl ImageRunConfig for FaceRunConfig {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn profile(&self) -> &str {
-        &self.profile
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-    fn gan(&self) -> &ImageGanConfig {
-        &self.config
-    }
-    fn schedule(&self) -> Schedule {
-        Schedule {
-            curve_every: self.curve_every,
-            curve_fid_n: self.curve_fid_n,
-            fid_n: self.fid_n,
-            checkpoint_every: self.checkpoint_every,
+/// The [`ImageRunConfig`] accessors of a run configuration struct with the fields `id`,
+/// `profile`, `seed`, `config`, `curve_every`, `curve_fid_n`, `fid_n`, `checkpoint_every` and
+/// `feature_net` (the face and EDGAN runs' `config.toml`s keep these flat, as written).
+macro_rules! image_run_config_accessors {
+    () => {
+        fn id(&self) -> &str {
+            &self.id
         }
-    }
-    fn feature_net(&self) -> &str {
-        &self.feature_net
-    }
+        fn profile(&self) -> &str {
+            &self.profile
+        }
+        fn seed(&self) -> u64 {
+            self.seed
+        }
+        fn gan(&self) -> &gan_variants::ImageGanConfig {
+            &self.config
+        }
+        fn schedule(&self) -> $crate::cmd::images::run::Schedule {
+            $crate::cmd::images::run::Schedule {
+                curve_every: self.curve_every,
+                curve_fid_n: self.curve_fid_n,
+                fid_n: self.fid_n,
+                checkpoint_every: self.checkpoint_every,
+            }
+        }
+        fn feature_net(&self) -> &str {
+            &self.feature_net
+        }
+    };
+}
+pub(crate) use image_run_config_accessors;
+
+impl ImageRunConfig for FaceRunConfig {
+    image_run_config_accessors!();
     fn model_label(&self) -> (String, Option<f32>) {
         (
             self.model.name().into(),
