@@ -42,7 +42,11 @@ pub struct EdganTableRow {
     pub fid_floor: Option<f64>,
     pub kid_floor: Option<f64>,
     pub fid_n: Option<usize>,
+    /// The run's training time per G update (one thread beside another run, pauses included;
+    /// clean step times are the bench rows).
     pub ms_per_step: Option<f64>,
+    /// The build that wrote the run (`final.csv`'s `code`).
+    pub code: Option<String>,
 }
 
 /// An arm's runs: (seed, final row or the reason it has none).
@@ -228,6 +232,7 @@ pub fn main(args: Args) -> Result<()> {
                     kid_floor: ok.map(|r| r.kid_floor),
                     fid_n: ok.map(|r| r.fid_n),
                     ms_per_step: ok.map(|r| r.ms_per_step),
+                    code: ok.map(|r| r.code.clone()),
                 });
             }
         }

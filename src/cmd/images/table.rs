@@ -11,9 +11,9 @@
 
 use super::run::{run_dir, run_id, FaceFinalRow, Model};
 use super::{load_config, load_faces, Paths};
-use crate::cmd::plot::plot_err;
+use crate::cmd::plot::{draw_legend, plot_err};
 use crate::io::{write_atomic, write_csv, TempFile};
-use crate::stats::{mean, sample_std, welch_t_test};
+use crate::stats::{mean, median, sample_std, welch_t_test};
 use anyhow::{Context, Result};
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,11 @@ pub struct FaceTableRow {
     pub fid_n: Option<usize>,
     /// Welch's t-test of FID against DCGAN's (two-sided p), where both have ≥ 2 values.
     pub p_vs_dcgan: Option<f64>,
+    /// The median over the runs of their training seconds per G update (`final.csv`'s
+    /// `ms_per_step`: one thread beside another run, pauses included; clean step times are the
+    /// bench rows).
     pub ms_per_step: Option<f64>,
+    /// `seed:status@build` per run (the build: the first 7 hex digits of `final.csv`'s `code`).
     pub seeds: String,
 }
 
@@ -96,10 +100,10 @@ fn summarise(
             .then(|| welch_t_test(&fids, dcgan).map(|t| t.2))
             .flatten(),
         ms_per_step: (!rows.is_empty())
-            .then(|| mean(&rows.iter().map(|r| r.ms_per_step).collect::<Vec<_>>())),
+            .then(|| median(&rows.iter().map(|r| r.ms_per_step).collect::<Vec<_>>())),
         seeds: rows
             .iter()
-            .map(|r| format!("{}:{}", r.seed, r.status))
+            .map(|r| format!("{}:{}@{:.7}", r.seed, r.status, r.code))
             .collect::<Vec<_>>()
             .join(" "),
     }
@@ -110,7 +114,7 @@ fn fmt(v: Option<f64>, d: usize) -> String {
 }
 
 fn markdown(title: &str, rows: &[FaceTableRow], note: &str) -> String {
-    let mut s = format!("# {title}\n\n| model | margin | runs (ok) | FID | KID | p vs DCGAN (FID) | ms / step | seeds |\n|---|---|---|---|---|---|---|---|\n");
+    let mut s = format!("# {title}\n\n| model | margin | runs (ok) | FID | KID | p vs DCGAN (FID) | run ms / G update | seed:status@build |\n|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         s += &format!(
             "| {} | {} | {} ({}) | {} ± {} | {} ± {} | {} | {} | {} |\n",
@@ -212,12 +216,7 @@ pub(crate) fn fid_figure(
                 .map_err(plot_err)?
                 .label("real vs real (floor)")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.9))
-                .draw()
-                .map_err(plot_err)?;
+            draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
         }
         root.present().map_err(plot_err)?;
     }
@@ -317,7 +316,7 @@ pub fn main(args: Args) -> Result<()> {
     let base = results.join(format!("faces_{}", args.profile));
     let n = main_rows.iter().find_map(|r| r.fid_n);
     let fair = format!(
-        "Fair comparison: the three models share the generator, its initialisation seed, the data order, Adam 2e-4 (β₁ 0.5) for D and G, the batch ({}) and the number of G updates ({}); they differ only in the discriminator and its loss (DCGAN: one logit; EBGAN(-PT): the autoencoder of appendix C), as in the paper's figure 5/6 comparison. The autoencoder D costs more per step (ms / step). FID and KID are on the features of this project's CIFAR-10 network (FID-cifar-cnn), not Inception features, at n = {} samples against the first n faces; the floor compares the first n faces with the next n. Profile {}: {} × {} images. p: Welch's two-sided t-test of the seeds' FIDs against DCGAN's.\n",
+        "Fair comparison: the three models share the generator, its initialisation seed, the data order, Adam 2e-4 (β₁ 0.5) for D and G, the batch ({}) and the number of G updates ({}); they differ only in the discriminator and its loss (DCGAN: one logit; EBGAN(-PT): the autoencoder of appendix C), as in the paper's figure 5/6 comparison. Run ms / G update: the median over the row's runs of their training time per G update (one thread, a second run sharing the two cores, pauses included): a record of these runs, not a benchmark; the clean D + G step times are the `ebgan bench` rows (faces32_*, faces64_*; results/bench/). FID and KID are on the features of this project's CIFAR-10 network (FID-cifar-cnn), not Inception features, at n = {} samples against the first n faces; the floor compares the first n faces with the next n. Profile {}: {} × {} images. p: Welch's two-sided t-test of the seeds' FIDs against DCGAN's.\n",
         p.batch,
         p.g_updates,
         n.map_or("–".into(), |n| n.to_string()),
