@@ -44,7 +44,7 @@ pub struct FaceTableRow {
     pub fid_n: Option<usize>,
     /// Welch's t-test of FID against DCGAN's (two-sided p), where both have ≥ 2 values.
     pub p_vs_dcgan: Option<f64>,
-    /// The median over the runs of their training seconds per G update (`final.csv`'s
+    /// The median over the runs of their training milliseconds per G update (`final.csv`'s
     /// `ms_per_step`: one thread beside another run, pauses included; clean step times are the
     /// bench rows).
     pub ms_per_step: Option<f64>,
