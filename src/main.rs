@@ -9,8 +9,9 @@ use std::process::ExitCode;
 /// so that the parallel kernels and dfdx's matmul also use the calling thread instead of
 /// handing each parallel call to a pool thread and sleeping until it is done (measured with
 /// 1 thread: about 9,000 such hand-offs in 35 EBGAN-LN steps). Large stacks, as the main
-/// thread has.
+/// thread has. The allocator is set first, before any thread exists ([`ebgan::allocator`]).
 fn main() -> ExitCode {
+    ebgan::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let outcome = rayon::ThreadPoolBuilder::new()
         .stack_size(64 << 20)

@@ -410,7 +410,7 @@ impl<M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>> Trainable<M> {
                         crate::optim::oadam::OAdam::new(theta.len(), o.lr, o.beta1, o.beta2, o.eps);
                 }
                 o.step(&mut theta, &grad);
-                set_trainable_values(&mut self.net, &theta);
+                ladder::fast::unflatten(&mut self.net, &theta);
             }
         };
         self.net.zero_grads(grads);
@@ -443,7 +443,7 @@ impl<M: TensorCollection<f32, Cpu, To<f32, Cpu> = M>> Trainable<M> {
             (Optimiser::Adam(o), Some(a), None) => o.set_state(&mut self.net, a),
             (Optimiser::Sgd(_), None, None) => Ok(()),
             (Optimiser::OAdam(o), None, Some(s)) => {
-                let n: usize = trainable_values(&self.net, &self.net.alloc_grads()).0.len();
+                let n = ladder::fast::flatten(&self.net).len();
                 if s.m.len() != n && !(s.t == 0 && s.m.is_empty()) {
                     return Err(format!(
                         "the checkpoint's OAdam state has {} values, the network {n}",
@@ -464,27 +464,13 @@ fn trainable_values<M: TensorCollection<f32, Cpu>>(
     m: &M,
     grads: &Gradients<f32, Cpu>,
 ) -> (Vec<f32>, Vec<f32>) {
-    let (mut theta, mut grad) = (Vec::new(), Vec::new());
+    let mut grad = Vec::new();
     ladder::params::for_each(m, |p| {
         if p.trainable() {
-            theta.extend(p.values());
             grad.extend(p.grad(grads));
         }
     });
-    (theta, grad)
-}
-
-/// Writes the flat `values` of [`trainable_values`] back into `m`'s trainable tensors.
-fn set_trainable_values<M: TensorCollection<f32, Cpu>>(m: &mut M, values: &[f32]) {
-    let mut at = 0;
-    ladder::params::for_each_mut(m, |p| {
-        if p.trainable() {
-            let n = p.len();
-            p.write(&values[at..at + n]);
-            at += n;
-        }
-    });
-    assert_eq!(at, values.len(), "one value per trainable entry");
+    (ladder::fast::flatten(m), grad)
 }
 
 /// Every parameter's values in visiting order (batch-norm running statistics included).

@@ -10,7 +10,7 @@
 use super::arms::{arms, run_id};
 use super::{load, run_dir, Paths};
 use crate::cmd::images::run::{
-    check_saved_config, execute, image_run_config_accessors, ImageRunConfig,
+    check_saved_config, execute, image_run_config_accessors, report, ImageRunConfig,
 };
 use anyhow::{bail, Context, Result};
 use gan_variants::ImageGanConfig;
@@ -122,7 +122,7 @@ pub fn main(args: Args) -> Result<()> {
         );
     }
     let interrupt = crate::cmd::run::interrupt_on_signals()?;
-    match execute(
+    let row = execute(
         &cfg,
         &data,
         &net,
@@ -130,20 +130,7 @@ pub fn main(args: Args) -> Result<()> {
         args.quiet,
         args.stop_after,
         Some(interrupt),
-    )? {
-        Some(r) => eprintln!(
-            "{}: {} FID-{} {} (floor {:.2}, n = {}) in {:.0} s ({:.0} ms per step) -> {}",
-            r.id,
-            r.status,
-            cfg.feature_net,
-            r.fid.map_or("–".into(), |f| format!("{f:.2}")),
-            r.fid_floor,
-            r.fid_n,
-            r.wall_seconds,
-            r.ms_per_step,
-            out.display()
-        ),
-        None => eprintln!("{}: stopped early with a checkpoint", cfg.id),
-    }
+    )?;
+    report(&cfg, row.as_ref(), &out);
     Ok(())
 }

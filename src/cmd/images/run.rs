@@ -669,12 +669,19 @@ pub fn main(args: Args) -> Result<()> {
         args.stop_after,
         Some(interrupt),
     )?;
+    report(&cfg, row.as_ref(), &out);
+    Ok(())
+}
+
+/// The line a run command prints on stderr when `execute` returns: the final row's status, FID,
+/// floor and time, or that it stopped early with a checkpoint.
+pub fn report<C: ImageRunConfig>(run: &C, row: Option<&FaceFinalRow>, out: &Path) {
     match row {
         Some(r) => eprintln!(
             "{}: {} FID-{} {} (floor {:.2}, n = {}) in {:.0} s ({:.0} ms per step) -> {}",
             r.id,
             r.status,
-            cfg.feature_net,
+            run.feature_net(),
             r.fid.map_or("–".into(), |f| format!("{f:.2}")),
             r.fid_floor,
             r.fid_n,
@@ -682,9 +689,8 @@ pub fn main(args: Args) -> Result<()> {
             r.ms_per_step,
             out.display()
         ),
-        None => eprintln!("{}: stopped early with a checkpoint", cfg.id),
+        None => eprintln!("{}: stopped early with a checkpoint", run.id()),
     }
-    Ok(())
 }
 
 #[derive(clap::Args, Debug)]

@@ -1,0 +1,49 @@
+//! The C allocator's settings for a training process (glibc only; elsewhere nothing changes).
+//!
+//! A training step allocates and frees the same tensors every step, the largest tens to
+//! hundreds of MB (the column matrix of the EDGAN discriminator's first (4,2,1) convolution
+//! for the real and fake halves at batch 64: 128 images · 256 positions · 1,024 taps of f32
+//! = 134 MB).
+//! glibc's defaults give such blocks back to the kernel on `free` — each is its own `mmap`,
+//! and each thread's arena is a heap that is unmapped or trimmed as it empties — so the next
+//! step faults every page in again, and a page first read (a matmul accumulating into its
+//! freshly zeroed output) maps the shared zero page and faults a second time on the first
+//! write, flushing the other core's TLB. Measured 2026-12-05 on the EDGAN step (batch 64,
+//! 2 threads, `ebgan bench --only edgan`, build 5626eca): 126 s of 202 s CPU time in the kernel
+//! and 6.3 s per G update with glibc's defaults, 2.5 s of kernel time and 2.5 s per update with
+//! the settings below (README "Performance").
+//!
+//! The settings: one arena for every thread (`M_ARENA_MAX` = 1), never `mmap` a block
+//! (`M_MMAP_MAX` = 0: the heap grows by `brk` and a freed block is reused), never trim the
+//! heap (`M_TRIM_THRESHOLD` = −1, "disables trimming completely", mallopt(3)). The process
+//! keeps its peak footprint until it exits (peak RSS unchanged in that bench: 2.0–2.1 GB).
+//! Allocation changes no arithmetic: results are bit-identical with and without them
+//! (`tests/test_allocator.rs`). `EBGAN_SYSTEM_MALLOC=1` in the environment keeps glibc's
+//! defaults (a process that should give memory back, or to measure the difference).
+
+/// The environment variable that keeps glibc's defaults when set to anything but `0` or empty.
+pub const OPT_OUT: &str = "EBGAN_SYSTEM_MALLOC";
+
+/// Applies the settings above to the process's allocator unless [`OPT_OUT`] is set. Call it
+/// first in `main`, before any other thread exists: glibc fixes its arena limit when the first
+/// thread arena is made, and a thread that already has its own arena still gives large blocks
+/// back. Returns whether all three were applied (`false` when opted out or off glibc, where
+/// nothing is changed); never fails.
+pub fn keep_freed_memory() -> bool {
+    if std::env::var_os(OPT_OUT).is_some_and(|v| !v.is_empty() && v != "0") {
+        return false;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets allocator parameters; it is safe to call at any time.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1) == 1
+                && libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, -1) == 1
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
