@@ -40,19 +40,27 @@ pub fn shared_data(var: &str, name: &str) -> PathBuf {
         })
 }
 
-/// Runs the `ebgan` binary from the repository root on one thread with the shared CIFAR-10
-/// batches as CIFAR_DIR (and the CelebA faces as CELEBA_DIR with `faces`); returns its exit
-/// code and stderr.
-pub fn ebgan_images<S: AsRef<std::ffi::OsStr>>(args: &[S], faces: bool) -> (i32, String) {
+/// The `ebgan` binary with `args`, run from the repository root on `threads` threads with the
+/// shared CIFAR-10 batches as CIFAR_DIR (and the CelebA faces as CELEBA_DIR with `faces`).
+pub fn ebgan_images_command<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    faces: bool,
+    threads: usize,
+) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ebgan"));
     cmd.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CIFAR_DIR", shared_data("CIFAR_DIR", "cifar10"))
-        .env("RAYON_NUM_THREADS", "1");
+        .env("RAYON_NUM_THREADS", threads.to_string());
     if faces {
         cmd.env("CELEBA_DIR", shared_data("CELEBA_DIR", "celeba-10k"));
     }
-    let out = cmd.output().unwrap();
+    cmd
+}
+
+/// Runs [`ebgan_images_command`] on one thread; returns its exit code and stderr.
+pub fn ebgan_images<S: AsRef<std::ffi::OsStr>>(args: &[S], faces: bool) -> (i32, String) {
+    let out = ebgan_images_command(args, faces, 1).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -51,32 +51,42 @@ fn numbers(run: &Path) -> (Vec<String>, Vec<String>) {
 }
 
 /// Runs EDGAN's smoke run on two threads in a fresh results folder, with the binary's allocator
-/// settings or, with `system`, glibc's defaults ([`ebgan::allocator::OPT_OUT`]); returns its
-/// numbers and the minor page faults of that process alone (`wait4`'s usage, so the other tests'
-/// processes do not count).
-fn smoke_run_faults(name: &str, system: bool) -> ((Vec<String>, Vec<String>), i64) {
+/// settings or, with `system`, glibc's defaults ([`ebgan::allocator::OPT_OUT`]; glibc's own
+/// environment tunables removed, so "defaults" means defaults); returns its numbers, the minor
+/// page faults and the peak resident KB of that process alone (`wait4`'s usage, so the other
+/// tests' processes do not count).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn smoke_run_faults(name: &str, system: bool) -> ((Vec<String>, Vec<String>), i64, i64) {
     let dir = results(name);
     let log = dir.join("stderr.txt");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ebgan"));
-    cmd.args([
+    let results_arg = dir.display().to_string();
+    let args = [
         "edgan",
         "run",
         "--run",
         "smoke/edgan_l1_s1",
         "--quiet",
         "--results",
-    ])
-    .arg(&dir)
-    .current_dir(env!("CARGO_MANIFEST_DIR"))
-    .env("CIFAR_DIR", common::shared_data("CIFAR_DIR", "cifar10"))
-    .env("RAYON_NUM_THREADS", "2")
-    .env_remove(ebgan::allocator::OPT_OUT)
-    .stdout(std::process::Stdio::null())
-    .stderr(std::fs::File::create(&log).unwrap());
+    ];
+    let mut cmd = common::ebgan_images_command(&[&args[..], &[&results_arg]].concat(), false, 2);
+    for var in [
+        ebgan::allocator::OPT_OUT,
+        "GLIBC_TUNABLES",
+        "MALLOC_ARENA_MAX",
+        "MALLOC_MMAP_MAX_",
+        "MALLOC_MMAP_THRESHOLD_",
+        "MALLOC_TRIM_THRESHOLD_",
+        "MALLOC_TOP_PAD_",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
     if system {
         cmd.env(ebgan::allocator::OPT_OUT, "1");
     }
-    // Reaped by wait4 below, which also returns the child's own resource usage.
+    // Reaped by wait4 below (nothing between can panic), which also returns the child's own
+    // resource usage.
     #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().unwrap();
     let pid = child.id() as libc::pid_t;
@@ -89,24 +99,27 @@ fn smoke_run_faults(name: &str, system: bool) -> ((Vec<String>, Vec<String>), i6
         "{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
-    (
-        numbers(&dir.join("edgan/smoke/edgan_l1_s1")),
-        usage.ru_minflt,
-    )
+    let numbers = numbers(&dir.join("edgan/smoke/edgan_l1_s1"));
+    (numbers, usage.ru_minflt, usage.ru_maxrss)
 }
 
-/// The allocator settings (`ebgan::allocator`) change no number of a run — curve and scores bit
-/// for bit against glibc's defaults — and save page faults: the run with the defaults must fault
-/// at least twice as often (measured 2026-12-05: 351,546 against 1,194,964, a ratio of 3.4, so
-/// a margin of 1.7×; most of the 351,546 are the first touch of the data, the FID network and
-/// the heap, which no setting avoids). The defaults' run is the control that the count tells
-/// the two apart.
+/// The allocator settings (`ebgan::allocator`, glibc only) change no number of a run — curve
+/// and scores bit for bit against glibc's defaults — and save page faults: the run with the
+/// defaults must fault at least twice as often (measured 2026-12-05: 348,019–351,546 against
+/// 1,167,187–1,194,964, a ratio of 3.3–3.4, so a margin of 1.7×; most of the 350,000 are the
+/// first touch of the data, the FID network and the heap, which no setting avoids; on a host
+/// with transparent huge pages always on, or 64 KiB pages, the counts would shift). The
+/// defaults' run is the control that the count tells the two apart.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn allocator_settings_change_no_number_and_save_page_faults() {
-    let (kept, kept_faults) = smoke_run_faults("malloc-kept", false);
-    let (system, system_faults) = smoke_run_faults("malloc-system", true);
+    let (kept, kept_faults, kept_kb) = smoke_run_faults("malloc-kept", false);
+    let (system, system_faults, system_kb) = smoke_run_faults("malloc-system", true);
     assert_eq!(kept, system, "the allocator changed a number");
-    println!("minor page faults: {kept_faults} with the settings, {system_faults} without");
+    println!(
+        "minor page faults: {kept_faults} with the settings, {system_faults} without; \
+         peak RSS {kept_kb} KB and {system_kb} KB"
+    );
     assert!(
         system_faults >= 2 * kept_faults,
         "{system_faults} faults with glibc's defaults, {kept_faults} with the settings"
