@@ -12,8 +12,8 @@
 //! `ebgan bench --only edgan`, batch 64, two rounds each): one EDGAN-paper G update with two D
 //! steps took 5.3–6.8 s with glibc's defaults, 119–129 s of each bench's 194–204 s of CPU time
 //! in the kernel, and 2.1–2.6 s with these settings, 1.9–6.0 s in the kernel; peak RSS
-//! 2.0 GB and 2.1 GB. The face models' steps are 1.8–3.1× faster; the ladder's, whose tensors
-//! are small, unchanged (README "Performance").
+//! 1.91–1.94 GiB and 2.00 GiB. The face models' steps are 1.8–3.1× faster; the ladder's, whose
+//! tensors are small, unchanged within the machine's drift (README "Performance").
 //!
 //! The settings: one arena for every thread (`M_ARENA_MAX` = 1), never `mmap` a block
 //! (`M_MMAP_MAX` = 0: the heap grows by `brk` and a freed block is reused), never trim the
