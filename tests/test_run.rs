@@ -271,6 +271,35 @@ fn a_run_held_by_another_process_is_refused() {
     );
 }
 
+/// A run that another process finished after this one's `final.csv` check (the command's check
+/// comes before its data loads; `execute` called directly stands for that window) is refused
+/// once the lock is held: its files are untouched and no lock is left. Control: without
+/// `final.csv` the same call trains again.
+#[test]
+fn a_run_finished_while_starting_is_not_trained_again() {
+    let data = load_mnist(&common::mnist_dir()).unwrap();
+    let cfg = tiny(Model::Ln);
+    let dir = tempfile::tempdir().unwrap();
+    execute(&cfg, &data, dir.path(), &RunOptions::default())
+        .unwrap()
+        .unwrap();
+    let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
+    let (fin, curve) = (read("final.csv"), read("curve.csv"));
+    let e = execute(&cfg, &data, dir.path(), &RunOptions::default()).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("finished by another process"),
+        "{e:#}"
+    );
+    assert_eq!(read("final.csv"), fin);
+    assert_eq!(read("curve.csv"), curve);
+    assert!(!dir.path().join("run.lock").exists());
+    std::fs::remove_file(dir.path().join("final.csv")).unwrap();
+    execute(&cfg, &data, dir.path(), &RunOptions::default())
+        .unwrap()
+        .unwrap();
+    assert!(dir.path().join("final.csv").exists());
+}
+
 #[test]
 fn a_non_finite_loss_is_recorded_as_diverged() {
     let data = load_mnist(&common::mnist_dir()).unwrap();

@@ -330,6 +330,24 @@ impl RunLock {
     }
 }
 
+impl RunLock {
+    /// [`RunLock::acquire`] for a run folder that `final.csv` marks as finished: refuses when
+    /// that file exists once the lock is held. A run command checks for `final.csv` before it
+    /// loads its data; another process can finish the same run in between (seen 2026-12-05:
+    /// two EDGAN queues sharing a list, one starting a run a second after the other finished
+    /// it), and training it again would overwrite the finished run's curve and samples.
+    pub fn acquire_unfinished(run: &Path) -> Result<Self> {
+        let lock = Self::acquire(run)?;
+        if run.join("final.csv").exists() {
+            anyhow::bail!(
+                "{} was finished by another process while this one was starting (final.csv exists); nothing done",
+                run.display()
+            );
+        }
+        Ok(lock)
+    }
+}
+
 impl Drop for RunLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
@@ -376,7 +394,7 @@ pub fn execute(
     // Everything above can fail on bad settings or data: nothing is created before this point.
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create run folder {}", out.display()))?;
-    let _lock = RunLock::acquire(out)?;
+    let _lock = RunLock::acquire_unfinished(out)?;
     remove_orphans(out)?;
     let config_path = out.join("config.toml");
     if out.join("checkpoint").exists() || out.join("checkpoint.old").exists() {

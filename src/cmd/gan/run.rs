@@ -267,7 +267,7 @@ pub fn execute_with(
     }
     // Every check above can fail: nothing is created before this point.
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let _lock = RunLock::acquire(out)?;
+    let _lock = RunLock::acquire_unfinished(out)?;
     write_atomic(&out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
     let images = super::padded(&data.train.slice(0..cfg.train_images));
     let mut batches = RealBatches::new(&images, cfg.seed);

@@ -457,7 +457,7 @@ pub fn execute<C: ImageRunConfig>(
     let dev = Cpu::seed_from_u64(seed);
     let mut trainer = build_image(&dev, gan, seed).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let _lock = RunLock::acquire(out)?;
+    let _lock = RunLock::acquire_unfinished(out)?;
     check_saved_config(out, run)?;
     write_atomic(&out.join("config.toml"), toml::to_string(run)?.as_bytes())?;
     let steps = gan.train.g_updates;
