@@ -57,6 +57,10 @@ pub enum EvalSplit {
     Validation,
 }
 
+/// Most optimiser steps a run may take (10⁹: the paper's protocols take at most a few
+/// hundred thousand); larger counts come from a damaged `step_scale`.
+pub const MAX_STEPS: u64 = 1_000_000_000;
+
 /// Training images kept for training under [`EvalSplit::Validation`] (the rest are scored).
 pub const VALIDATION_TRAIN: usize = 50_000;
 
@@ -435,6 +439,19 @@ pub fn resolve_with(
         ebgan_ln,
         budget: Vec::new(),
     };
+    // The budget sums the schedule step by step: refuse an absurd step count first (a damaged
+    // step_scale would otherwise keep this loop running for hours; found by tests/test_fuzz.rs).
+    let steps = [
+        cfg.ln.as_ref().map_or(0, |p| p.steps),
+        cfg.ebgan_ln
+            .as_ref()
+            .map_or(0, |p| p.d_steps.max(p.g_steps)),
+    ];
+    if let Some(n) = steps.into_iter().find(|n| *n > MAX_STEPS) {
+        bail!(
+            "invalid setting: profile '{profile_name}' with step_scale {s} gives {n} steps (at most {MAX_STEPS})"
+        );
+    }
     cfg.budget = cfg.budgets();
     // A scaled protocol is checked again (an lr scale can overflow an f32).
     cfg.validate().map_err(|e| {

@@ -6,6 +6,7 @@
 //! separate (spec: "BN groups"). Its backward is the usual batch-norm gradient,
 //! ∂L/∂x = (∂L/∂y − mean(∂L/∂y) − y · mean(∂L/∂y ⊙ y)) / sqrt(var + ε), per segment and column.
 
+use crate::fast::values;
 use crate::fused::ROWS_PER_TASK;
 use crate::shapes::Rows;
 use dfdx::prelude::*;
@@ -64,7 +65,7 @@ pub fn normalize_groups<const N: usize, T: Tape<f32, Cpu>>(
 ) -> (Rows<N, T>, Vec<ColumnStats>) {
     let (x, mut tape) = x.split_tape();
     let rows = x.shape().0;
-    let mut y = x.as_vec();
+    let mut y = values(&x);
     let (stats, inv_std) = normalize_segments(&mut y, N, segments, eps);
     let y = x.device().tensor_from_vec(y, (rows, Const::<N>));
     if T::OWNS_TAPE {
@@ -72,7 +73,7 @@ pub fn normalize_groups<const N: usize, T: Tape<f32, Cpu>>(
         let segments = segments.to_vec();
         tape.add_backward_op(move |grads| {
             let gy: Vec<f32> = grads.get_or_alloc_mut(&y_out)?.to_vec();
-            let yv = y_out.as_vec();
+            let yv = values(&y_out);
             let gx = grads.get_or_alloc_mut(&x)?;
             backward_segments(&gy, &yv, gx, N, &segments, &inv_std);
             Ok(())
@@ -92,7 +93,7 @@ pub fn normalize_groups_dyn<T: Tape<f32, Cpu>>(
 ) -> (DynRows<T>, Vec<ColumnStats>) {
     let (x, mut tape) = x.split_tape();
     let (rows, n) = *x.shape();
-    let mut y = x.as_vec();
+    let mut y = values(&x);
     let (stats, inv_std) = normalize_segments(&mut y, n, segments, eps);
     let y = x.device().tensor_from_vec(y, (rows, n));
     if T::OWNS_TAPE {
@@ -100,7 +101,7 @@ pub fn normalize_groups_dyn<T: Tape<f32, Cpu>>(
         let segments = segments.to_vec();
         tape.add_backward_op(move |grads| {
             let gy: Vec<f32> = grads.get_or_alloc_mut(&y_out)?.to_vec();
-            let yv = y_out.as_vec();
+            let yv = values(&y_out);
             let gx = grads.get_or_alloc_mut(&x)?;
             backward_segments(&gy, &yv, gx, n, &segments, &inv_std);
             Ok(())

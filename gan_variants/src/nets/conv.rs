@@ -28,6 +28,7 @@ use crate::ops::spectral_norm::spectral_normalise_transposed;
 use crate::shapes::{Matrix, Rows, Traced};
 use dfdx::nn::tensor_collection::{TensorCollection, TensorOptions};
 use dfdx::prelude::*;
+use ladder::fast::values;
 use rand::rngs::StdRng;
 use std::marker::PhantomData;
 
@@ -1186,7 +1187,7 @@ impl<const C: usize, const K: usize, const CK: usize, T: Tape<f32, Cpu>> Stage<M
         use rand::{Rng, SeedableRng};
         let rows = m.x.shape().0;
         let per = m.side * m.side;
-        let xv = m.x.as_vec();
+        let xv = values(&m.x);
         let mut noise = Vec::with_capacity(rows * K);
         for img in xv.chunks_exact(per * C) {
             let mut rng = StdRng::seed_from_u64(hash_values(img, K as u64));

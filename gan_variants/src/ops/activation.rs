@@ -3,6 +3,7 @@
 //! use α = 0.2 (Radford et al. 2016).
 
 use dfdx::prelude::*;
+use ladder::fast::values;
 use rayon::prelude::*;
 
 /// Elements per parallel task.
@@ -14,7 +15,7 @@ pub fn leaky_relu<S: Shape, T: Tape<f32, Cpu>>(
     alpha: f32,
 ) -> Tensor<S, f32, Cpu, T> {
     let (x, mut tape) = x.split_tape();
-    let mut v = x.as_vec();
+    let mut v = values(&x);
     v.par_chunks_mut(CHUNK).for_each(|c| {
         c.iter_mut().for_each(|e| {
             if *e <= 0.0 {
@@ -27,7 +28,7 @@ pub fn leaky_relu<S: Shape, T: Tape<f32, Cpu>>(
         let y_out = y.clone();
         tape.add_backward_op(move |grads| {
             let gy: Vec<f32> = grads.get_or_alloc_mut(&y_out)?.to_vec();
-            let xv = x.as_vec();
+            let xv = values(&x);
             let gx = grads.get_or_alloc_mut(&x)?;
             gx.par_chunks_mut(CHUNK)
                 .zip(gy.par_chunks(CHUNK).zip(xv.par_chunks(CHUNK)))

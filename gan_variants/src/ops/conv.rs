@@ -20,6 +20,7 @@
 
 use super::matmul::matmul_w;
 use dfdx::prelude::*;
+use ladder::fast::values;
 use rayon::prelude::*;
 
 /// A 2-D tensor of rows with a runtime width (pixels × channels, or patches × kernel taps).
@@ -142,7 +143,7 @@ pub fn im2col<T: Tape<f32, Cpu>>(x: Mat<T>, h: usize, w: usize, g: Geometry) -> 
     let n = rows / (h * w);
     let (map, ho, wo) = taps(h, w, g);
     let taps_per_image = map.len();
-    let xv = x.as_vec();
+    let xv = values(&x);
     let mut cols = vec![0f32; n * taps_per_image * c];
     gather(&xv, h * w, c, &map, &mut cols);
     let y = x
@@ -184,7 +185,7 @@ pub fn col2im<T: Tape<f32, Cpu>>(x: Mat<T>, h: usize, w: usize, g: Geometry) -> 
     // The convolution of the same geometry maps the output grid back onto the input grid.
     let (map, hi, wi) = taps(ho, wo, g);
     debug_assert_eq!((hi, wi), (h, w));
-    let xv = x.as_vec();
+    let xv = values(&x);
     let mut out = vec![0f32; n * ho * wo * c];
     scatter_add(&xv, ho * wo, c, &map, &mut out);
     let y = x.device().tensor_from_vec(out, (n * ho * wo, c));

@@ -17,6 +17,7 @@ use super::conv::{col2im, Geometry, Mat};
 use super::matmul::matmul_wt;
 use crate::shapes::Rows;
 use dfdx::prelude::*;
+use ladder::fast::values;
 
 /// The derivative mask of LeakyReLU with slope `alpha` (1 for ReLU's α = 0) at the
 /// pre-activations `pre`: 1 where pre > 0, α elsewhere; a constant (no tape).
@@ -24,8 +25,7 @@ pub fn leaky_mask<S: Shape, T: Tape<f32, Cpu>>(
     pre: &Tensor<S, f32, Cpu, T>,
     alpha: f32,
 ) -> Tensor<S, f32, Cpu> {
-    let v: Vec<f32> = pre
-        .as_vec()
+    let v: Vec<f32> = values(pre)
         .iter()
         .map(|p| if *p > 0.0 { 1.0 } else { alpha })
         .collect();

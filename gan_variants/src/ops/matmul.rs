@@ -6,7 +6,7 @@
 
 use super::conv::Mat;
 use dfdx::prelude::*;
-use ladder::fast::matmul;
+use ladder::fast::{matmul, values};
 
 /// x (m × k) · w (k × n) → (m × n).
 ///
@@ -17,8 +17,8 @@ pub fn matmul_w<T: Tape<f32, Cpu>>(x: Mat<T>, w: &Mat) -> Mat<T> {
     let (m, k) = *x.shape();
     let (k2, n) = *w.shape();
     assert_eq!(k, k2, "x is {m} × {k}, W is {k2} × {n}");
-    let xv = x.as_vec();
-    let wv = w.as_vec();
+    let xv = values(&x);
+    let wv = values(w);
     let mut y = vec![0f32; m * n];
     matmul((m, n, k), &xv, (k, 1), &wv, (n, 1), &mut y, false);
     let y = x.device().tensor_from_vec(y, (m, n));
@@ -27,10 +27,10 @@ pub fn matmul_w<T: Tape<f32, Cpu>>(x: Mat<T>, w: &Mat) -> Mat<T> {
         let w = w.clone();
         tape.add_backward_op(move |grads| {
             let gy: Vec<f32> = grads.get_or_alloc_mut(&y_out)?.to_vec();
-            let wv = w.as_vec();
+            let wv = values(&w);
             let gx = grads.get_or_alloc_mut(&x)?;
             matmul((m, k, n), &gy, (n, 1), &wv, (1, n), gx, true);
-            let xv = x.as_vec();
+            let xv = values(&x);
             let gw = grads.get_or_alloc_mut(&w)?;
             matmul((k, n, m), &xv, (1, k), &gy, (n, 1), gw, true);
             Ok(())
@@ -50,8 +50,8 @@ pub fn matmul_wt<T: Tape<f32, Cpu>>(x: Mat<T>, w: &Mat) -> Mat<T> {
     let (m, n) = *x.shape();
     let (k, n2) = *w.shape();
     assert_eq!(n, n2, "x is {m} × {n}, W is {k} × {n2}");
-    let xv = x.as_vec();
-    let wv = w.as_vec();
+    let xv = values(&x);
+    let wv = values(w);
     let mut y = vec![0f32; m * k];
     matmul((m, k, n), &xv, (n, 1), &wv, (1, n), &mut y, false);
     let y = x.device().tensor_from_vec(y, (m, k));
@@ -60,10 +60,10 @@ pub fn matmul_wt<T: Tape<f32, Cpu>>(x: Mat<T>, w: &Mat) -> Mat<T> {
         let w = w.clone();
         tape.add_backward_op(move |grads| {
             let gy: Vec<f32> = grads.get_or_alloc_mut(&y_out)?.to_vec();
-            let wv = w.as_vec();
+            let wv = values(&w);
             let gx = grads.get_or_alloc_mut(&x)?;
             matmul((m, n, k), &gy, (k, 1), &wv, (n, 1), gx, true);
-            let xv = x.as_vec();
+            let xv = values(&x);
             let gw = grads.get_or_alloc_mut(&w)?;
             matmul((k, n, m), &gy, (1, k), &xv, (n, 1), gw, true);
             Ok(())

@@ -10,6 +10,7 @@
 //! is the matrix (out, in·k·k).
 
 use dfdx::prelude::*;
+use ladder::fast::values;
 
 type Matrix<T> = Tensor<(usize, usize), f32, Cpu, T>;
 
@@ -58,7 +59,7 @@ pub fn spectral_normalise<T: Tape<f32, Cpu> + Merge<T>>(
     u: &mut Vec<f32>,
 ) -> (Matrix<T>, f32) {
     let (rows, cols) = (w.shape().0, w.shape().1);
-    let (u_new, v, s) = power_iteration(&w.as_vec(), rows, cols, u);
+    let (u_new, v, s) = power_iteration(&values(&w), rows, cols, u);
     *u = u_new.clone();
     let dev = w.device().clone();
     let mut outer = Vec::with_capacity(rows * cols);
@@ -79,7 +80,7 @@ pub fn spectral_normalise_transposed<T: Tape<f32, Cpu> + Merge<T>>(
     u: &mut Vec<f32>,
 ) -> (Matrix<T>, f32) {
     let (r, c) = (wt.shape().0, wt.shape().1);
-    let v = wt.as_vec();
+    let v = values(&wt);
     let mut w = vec![0f32; r * c];
     for i in 0..r {
         for j in 0..c {

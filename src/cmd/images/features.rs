@@ -156,7 +156,15 @@ fn sha256_files(files: &[&Path]) -> Result<String> {
 }
 
 /// Trains, checks and saves the network; returns its final row.
-pub fn train(paths: &Paths, s: &FeatureSettings, quiet: bool) -> Result<FeatureFinalRow> {
+///
+/// Without `force`, refuses once it holds the lock if another process finished the network
+/// meanwhile ([`RunLock::acquire_unfinished`]); with it, retrains over a finished one.
+pub fn train(
+    paths: &Paths,
+    s: &FeatureSettings,
+    quiet: bool,
+    force: bool,
+) -> Result<FeatureFinalRow> {
     let data = crate::images::load_cifar10(&paths.cifar())?;
     let labels = data.labels.clone().context("CIFAR-10 has labels")?;
     let n = s.train_images;
@@ -166,7 +174,11 @@ pub fn train(paths: &Paths, s: &FeatureSettings, quiet: bool) -> Result<FeatureF
     let (y_train, y_held) = (&labels[..n], &labels[held]);
     let dir = paths.feature_net();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let _lock = RunLock::acquire(&dir)?;
+    let _lock = if force {
+        RunLock::acquire(&dir)?
+    } else {
+        RunLock::acquire_unfinished(&dir)?
+    };
     let cfg = FeatureRunConfig {
         settings: s.clone(),
         code: CODE_VERSION.into(),
@@ -388,7 +400,7 @@ pub fn main(args: Args) -> Result<()> {
         );
         return Ok(());
     }
-    let row = train(&args.paths, &cfg.features, args.quiet)?;
+    let row = train(&args.paths, &cfg.features, args.quiet, args.force)?;
     eprintln!(
         "feature network {}: {:.2} % on {} held-out CIFAR-10 images after {} epochs ({:.0} s) -> {}",
         row.network,
