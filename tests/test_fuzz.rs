@@ -345,3 +345,35 @@ fn damaged_checkpoints_are_refused_or_load() {
         "no damaged checkpoint was refused: the test cannot fail"
     );
 }
+
+/// A step_scale that scales the protocol past `MAX_STEPS` is one error naming the profile, at
+/// once (it once kept `Budget::of`'s step-by-step sum running for hours). Control: the same
+/// files with smoke's own step_scale resolve.
+#[test]
+fn an_absurd_step_scale_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["ln.toml", "ebgan-ln.toml", "profiles.toml"] {
+        std::fs::copy(common::configs().join(f), dir.path().join(f)).unwrap();
+    }
+    assert!(resolve(dir.path(), "smoke", Model::EbganLn, 100, 1).is_ok());
+    let path = dir.path().join("profiles.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches("step_scale = 0.0025").count(), 1);
+    std::fs::write(
+        &path,
+        text.replace("step_scale = 0.0025", "step_scale = 1e12"),
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    for model in Model::ALL {
+        let msg = format!(
+            "{:#}",
+            resolve(dir.path(), "smoke", model, 100, 1).unwrap_err()
+        );
+        assert!(
+            msg.contains("profile 'smoke'") && msg.contains("at most"),
+            "{msg}"
+        );
+    }
+    assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
+}
