@@ -164,7 +164,8 @@ fn a_resumed_edgan_run_equals_an_uninterrupted_one() {
 }
 
 /// The smoke table from two runs and one stale folder: Tables 5 and 6 with their rows (SAGAN's
-/// among them, missing), the orderings computed, the stale folder
+/// among them, missing), each seed's build, FID over training, the orderings computed (one seed
+/// a side: the direction only), the stale folder
 /// listed and counted as missing (control: the same folder under its own arm counts), the CSV
 /// and both figures written.
 #[test]
@@ -194,7 +195,29 @@ fn the_table_counts_runs_and_refuses_stale_folders() {
         md.contains("## Table 5") && md.contains("## Table 6"),
         "{md}"
     );
-    assert!(md.contains("| EDGAN | `edgan_l1` | 1 / 0 / 0 |"), "{md}");
+    // The seed's build beside its runs (final.csv's `code`, 7 characters).
+    let fin = std::fs::read_to_string(base.join("edgan_l1_s1/final.csv")).unwrap();
+    let code: String = fin
+        .trim_end()
+        .rsplit(',')
+        .next()
+        .unwrap()
+        .chars()
+        .take(7)
+        .collect();
+    assert!(
+        md.contains(&format!("| EDGAN | `edgan_l1` | 1 / 0 / 0 | {code} (1) |")),
+        "{md}"
+    );
+    // FID at the curve's checkpoints, and one seed a side gives the direction only.
+    assert!(
+        md.contains("FID over training") && md.contains("| `lsgan` |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- `edgan_l1` better than `lsgan` (paper 14.02 < 21.64): direction only"),
+        "{md}"
+    );
     assert!(md.contains("| SNGAN | `sngan` | 0 / 0 / 1 |"), "{md}");
     assert!(md.contains("| SAGAN | `sagan` | 0 / 0 / 1 |"), "{md}");
     assert!(md.contains("| WGAN-GP | `wgan-gp` | 0 / 0 / 1 |"), "{md}");
@@ -207,7 +230,7 @@ fn the_table_counts_runs_and_refuses_stale_folders() {
         "{md}"
     );
     assert!(
-        md.contains("EDGAN better than no penalty: not measured yet"),
+        md.contains("EDGAN better than no penalty (the paper's claim): not measured yet"),
         "{md}"
     );
     for f in [

@@ -151,7 +151,9 @@ pub(crate) fn fid_figure(
     let tmp = TempFile::beside(path)?;
     let tmp_path = tmp.path().to_path_buf();
     {
-        let root = BitMapBackend::new(&tmp_path, (800, 450)).into_drawing_area();
+        // Wide enough for every bar's label (≈ 150 px each).
+        let width = (150 * groups.len() as u32 + 100).max(800);
+        let root = BitMapBackend::new(&tmp_path, (width, 450)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let top = groups
             .iter()
@@ -185,6 +187,14 @@ pub(crate) fn fid_figure(
         for (i, (_, v)) in groups.iter().enumerate() {
             let x = i as f64;
             if v.is_empty() {
+                // An empty slot would read as FID 0: say so.
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        "not run",
+                        (x - 0.25, 0.08 * top),
+                        ("sans-serif", 14),
+                    )))
+                    .map_err(plot_err)?;
                 continue;
             }
             let m = mean(v);
