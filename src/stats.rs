@@ -33,6 +33,15 @@ pub fn median(x: &[f64]) -> f64 {
     }
 }
 
+/// "mean ± sample std" with `digits` decimals, for a table cell: one value alone, "–" for none.
+pub fn mean_pm_std(v: &[f64], digits: usize) -> String {
+    match v.len() {
+        0 => "–".into(),
+        1 => format!("{:.*}", digits, v[0]),
+        _ => format!("{:.*} ± {:.*}", digits, mean(v), digits, sample_std(v)),
+    }
+}
+
 /// Welch's unequal-variance t-test: returns (t, degrees of freedom, two-sided p-value).
 /// t = (m_a − m_b) / sqrt(s_a²/n_a + s_b²/n_b), df by Welch–Satterthwaite. None when either
 /// sample has fewer than two values, either holds a non-finite value, or both have zero

@@ -164,7 +164,7 @@ fn a_resumed_edgan_run_equals_an_uninterrupted_one() {
 }
 
 /// The smoke table from two runs and one stale folder: Tables 5 and 6 with their rows (SAGAN's
-/// among them, missing), each seed's build, FID over training, the orderings computed (one seed
+/// among them, missing), each seed's build, FID at each curve checkpoint per run, the orderings computed (one seed
 /// a side: the direction only), the stale folder
 /// listed and counted as missing (control: the same folder under its own arm counts), the CSV
 /// and both figures written.
@@ -211,7 +211,7 @@ fn the_table_counts_runs_and_refuses_stale_folders() {
     );
     // FID at the curve's checkpoints, and one seed a side gives the direction only.
     assert!(
-        md.contains("FID over training") && md.contains("| `lsgan` |"),
+        md.contains("| run | 2 (n=200) | 4 (n=200) |") && md.contains("| `lsgan_s1` | "),
         "{md}"
     );
     assert!(

@@ -11,7 +11,7 @@ use crate::cmd::gan::run::GanFinalRow;
 use crate::cmd::gan::Paths;
 use crate::cmd::plot::{draw_legend, line_key, plot_err, read_samples};
 use crate::io::{read_csv, write_atomic, write_csv};
-use crate::stats::{mean, sample_std};
+use crate::stats::{mean, mean_pm_std};
 use anyhow::Result;
 use gan_variants::sampling::Kind;
 use gan_variants::Arch;
@@ -34,15 +34,6 @@ struct Run {
     fin: GanFinalRow,
     scores: Vec<ScoreRow>,
     dir: PathBuf,
-}
-
-/// mean ± sd (sd over seeds; "n = 1" has none).
-fn pm(v: &[f64], digits: usize) -> String {
-    match v.len() {
-        0 => "–".into(),
-        1 => format!("{:.*}", digits, v[0]),
-        _ => format!("{:.*} ± {:.*}", digits, mean(v), digits, sample_std(v)),
-    }
 }
 
 /// Key of a (sampler, ε, T) row.
@@ -195,12 +186,12 @@ fn markdown(
             ok.len(),
             runs.len() - ok.len(),
             missing.len(),
-            pm(&ip, 3),
-            pm(&ent, 3),
-            pm(&fid, 2),
-            pm(&floor, 2),
-            pm(&kid, 4),
-            pm(&kid_floor, 4)
+            mean_pm_std(&ip, 3),
+            mean_pm_std(&ent, 3),
+            mean_pm_std(&fid, 2),
+            mean_pm_std(&floor, 2),
+            mean_pm_std(&kid, 4),
+            mean_pm_std(&kid_floor, 4)
         );
     }
     let _ = writeln!(
@@ -264,22 +255,22 @@ fn markdown(
                     format!("{}", f64::from_bits(k.1))
                 },
                 k.2,
-                pm(&get(&acc), 3),
-                pm(&get(&en), 1),
-                pm(&get(&ip), 3),
-                pm(&get(&ent), 3),
-                pm(&get(&fid), 2),
+                mean_pm_std(&get(&acc), 3),
+                mean_pm_std(&get(&en), 1),
+                mean_pm_std(&get(&ip), 3),
+                mean_pm_std(&get(&ent), 3),
+                mean_pm_std(&get(&fid), 2),
                 if k.0 == "prior" {
                     "–".into()
                 } else {
-                    pm(&d, 2)
+                    mean_pm_std(&d, 2)
                 },
                 if k.0 == "prior" {
                     "–".into()
                 } else {
                     format!("{better}/{}", d.len())
                 },
-                pm(&get(&kid), 4)
+                mean_pm_std(&get(&kid), 4)
             );
         }
         let p_fid: Vec<f64> = ok.iter().filter_map(|r| prior(r).map(|s| s.fid)).collect();
@@ -312,19 +303,19 @@ fn markdown(
                      from the prior (ΔFID {}; lower in {better} of {} seeds) — {}.",
                     p.eps.len(),
                     mean(&p_fid),
-                    pm(&d, 2),
+                    mean_pm_std(&d, 2),
                     d.len(),
                     if known.is_empty() {
                         "no redraw control in these files, so the FID's resampling noise is unknown: no verdict".to_string()
                     } else if beats {
                         format!(
                             "MCMC in z lowered the FID by more than an independent prior redraw moves it (|ΔFID| {}) in every seed: an improvement beyond resampling noise (a sign test over n seeds cannot go below p = 0.5ⁿ⁻¹: 0.25 at n = 3)",
-                            pm(&known, 2)
+                            mean_pm_std(&known, 2)
                         )
                     } else {
                         format!(
                             "not distinguishable from redrawing z from the prior, which moves the FID by {} by itself: MCMC in z did not measurably improve the samples",
-                            pm(&known, 2)
+                            mean_pm_std(&known, 2)
                         )
                     }
                 );

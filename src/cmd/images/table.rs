@@ -187,10 +187,10 @@ pub(crate) fn fid_figure(
         for (i, (_, v)) in groups.iter().enumerate() {
             let x = i as f64;
             if v.is_empty() {
-                // An empty slot would read as FID 0: say so.
+                // An empty slot (no run finished, or every run diverged) would read as FID 0.
                 chart
                     .draw_series(std::iter::once(Text::new(
-                        "not run",
+                        "no FID",
                         (x - 0.25, 0.08 * top),
                         ("sans-serif", 14),
                     )))
