@@ -2,10 +2,10 @@
 //! `results/edgan_<P>.md` (one section per table of the profile: every row's runs and their
 //! builds, FID and KID as mean ± sample std over seeds, the real-vs-real floors at the same n,
 //! the paper's value where the spec gives it, the fairness of the comparison, FID at every
-//! curve checkpoint, and a verdict on each of the paper's orderings: Welch's two-sided test,
-//! Holm-adjusted over the table's tests), `results/edgan_<P>.csv` (one line per (table, row,
-//! seed)) and one figure per table, `results/edgan_<P>_table<N>.png` (FID per row, ± std,
-//! seeds as points, floor).
+//! curve checkpoint per run, and a verdict on each of the paper's orderings: Welch's two-sided
+//! test, Holm-adjusted within a family of the table's tests, see [`verdicts`]),
+//! `results/edgan_<P>.csv` (one line per (table, row, seed)) and one figure per table,
+//! `results/edgan_<P>_table<N>.png` (FID per row, ± std, seeds as points, floor).
 //!
 //! Diverged runs are counted and have no FID; a run folder whose `config.toml` is not the arm's
 //! current configuration is stale: listed, counted as missing, never averaged.
