@@ -1,7 +1,8 @@
 //! `ebgan energy …` (issue 18): a smoke run of each λ₂ end to end — its files, the sweep's
 //! behaviour (MALA rejects proposals at a large ε and fewer at a small one, an untrained G is
 //! far above the real-vs-real FID floor), the table with both λ₂ and its figures, a finished
-//! run kept, a folder of other settings listed as stale, and the `--run` form's errors.
+//! run kept, a folder of other settings listed as stale, a folder held by another process left
+//! untouched, and the `--run` form's errors.
 
 mod common;
 
@@ -132,6 +133,29 @@ fn smoke_runs_write_the_sweep_and_the_table() {
         md.contains("Stale folders") && md.contains("| 1 | 0 / 0 / 1 |"),
         "{md}"
     );
+}
+
+/// A run folder held by another live process (here: this test's pid in `run.lock`) is refused
+/// before any of its files is written: `mcmc.toml` keeps its contents. Control: before this
+/// was fixed the run wrote `mcmc.toml` before taking the lock, and this assertion failed (the
+/// build 6c68d2f replaced the contents, then stopped at the lock).
+#[test]
+fn a_held_run_folder_is_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = dir.path().to_str().unwrap();
+    let run = dir.path().join("energy/smoke").join(ID1).join("seed1");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("run.lock"), std::process::id().to_string()).unwrap();
+    std::fs::write(run.join("mcmc.toml"), "held by another process").unwrap();
+    let id = format!("smoke/{ID1}/seed1");
+    let (code, err) = common::ebgan(&["energy", "run", "--quiet", "--run", &id, "--results", res]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another process"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(run.join("mcmc.toml")).unwrap(),
+        "held by another process"
+    );
+    assert!(!run.join("config.toml").exists());
 }
 
 #[test]

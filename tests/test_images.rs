@@ -1,6 +1,7 @@
 //! Image data: the CIFAR-10 batches (layout, labels, the published channel means, bad files
 //! named), image folders (centre crop and resize on synthetic PNGs, the CelebA faces, bad
-//! files named), the cache (equal on reload, a damaged cache file rebuilt), MNIST padded.
+//! files named), the cache (equal on reload, a damaged cache file rebuilt), MNIST padded; the
+//! FID feature network's lock.
 
 mod common;
 
@@ -218,4 +219,46 @@ fn fashion_mnist_loads_with_its_published_statistics() {
     // The MNIST checksums do not accept it (a control that the check is per set).
     let e = format!("{:#}", ebgan::data::load_mnist(&dir).unwrap_err());
     assert!(e.contains("not the original MNIST"), "{e}");
+}
+
+/// Training the FID feature network takes its folder's lock. A folder held by another live
+/// process (this test's pid in `run.lock`) is refused even with `--force`, before any file is
+/// written. Without `--force`, a network another process finished while this one loaded the
+/// data (`final.csv` present once the lock is held; `train` called directly stands for that
+/// window, as the command checks `final.csv` first) is refused, not trained over; with the
+/// plain lock this call would retrain the network (not run here: it takes minutes).
+#[test]
+fn feature_network_training_respects_the_lock() {
+    use ebgan::cmd::images::{features, load_config, Paths};
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("features").join("cifar-cnn");
+    std::fs::create_dir_all(&net).unwrap();
+    let paths = Paths {
+        config: common::configs().join("images.toml"),
+        results: dir.path().into(),
+        cifar_dir: Some(common::shared_data("CIFAR_DIR", "cifar10")),
+        faces_dir: None,
+        cache: dir.path().join("cache"),
+    };
+    let settings = load_config(&paths.config).unwrap().features;
+    std::fs::write(net.join("run.lock"), std::process::id().to_string()).unwrap();
+    let e = format!(
+        "{:#}",
+        features::train(&paths, &settings, true, true).unwrap_err()
+    );
+    assert!(e.contains("another process"), "{e}");
+    assert!(!net.join("config.toml").exists());
+    std::fs::remove_file(net.join("run.lock")).unwrap();
+    std::fs::write(net.join("final.csv"), "finished elsewhere").unwrap();
+    let e = format!(
+        "{:#}",
+        features::train(&paths, &settings, true, false).unwrap_err()
+    );
+    assert!(e.contains("finished by another process"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(net.join("final.csv")).unwrap(),
+        "finished elsewhere"
+    );
+    assert!(!net.join("config.toml").exists());
+    assert!(!net.join("run.lock").exists(), "the lock is released");
 }

@@ -18,7 +18,7 @@ use super::{load_profile, run_dir, EnergyProfile};
 use crate::cmd::gan::run::{execute_with, Extras, GanRunConfig, MNIST_TRAIN};
 use crate::cmd::gan::Paths;
 use crate::cmd::run::write_samples;
-use crate::io::{write_atomic, write_csv};
+use crate::io::write_csv;
 use anyhow::{Context, Result};
 use gan_variants::classifier::{Classifier, HIDDEN};
 use gan_variants::harness::{stream, GanTrainer, Stream};
@@ -403,10 +403,9 @@ pub fn main(args: Args) -> Result<()> {
     let classifier = crate::cmd::gan::classifier::load_or_train(&args.paths.classifier, &data)?;
     let scorer = Scorer::new(&classifier, &data, mcmc.chains)?;
     let quiet = args.quiet;
-    // Beside config.toml from the start, so a finished run (a diverged one included) is
-    // recognised by both files.
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    write_atomic(&out.join("mcmc.toml"), toml::to_string(&mcmc)?.as_bytes())?;
+    // Written beside config.toml from the start (once the run's lock is held), so a finished
+    // run (a diverged one included) is recognised by both files.
+    let mcmc_toml = toml::to_string(&mcmc)?;
     let mut after = |trainer: &dyn GanTrainer| -> Result<()> {
         let model = trainer
             .latent_model(mcmc.prior_energy)
@@ -419,7 +418,15 @@ pub fn main(args: Args) -> Result<()> {
         parzen: None,
         quiet,
     };
-    let row = execute_with(&cfg, &data, &classifier, &out, extras, &mut after)?;
+    let row = execute_with(
+        &cfg,
+        &data,
+        &classifier,
+        &out,
+        extras,
+        &[("mcmc.toml", mcmc_toml.as_bytes())],
+        &mut after,
+    )?;
     eprintln!(
         "{} seed {}: {} (I' {}) -> {}",
         row.id,

@@ -225,17 +225,20 @@ pub fn execute(
     out: &Path,
     extras: Extras,
 ) -> Result<GanFinalRow> {
-    execute_with(cfg, data, classifier, out, extras, &mut |_| Ok(()))
+    execute_with(cfg, data, classifier, out, extras, &[], &mut |_| Ok(()))
 }
 
-/// [`execute`] with `after` run on the trained model of a run that did not diverge, before
-/// `final.csv` is written (so a finished run includes what `after` writes).
+/// [`execute`] that also writes `sidecars` (file name, contents) beside `config.toml` once the
+/// run's lock is held (so a process refused by the lock changes no file of the folder), and
+/// runs `after` on the trained model of a run that did not diverge, before `final.csv` is
+/// written (so a finished run includes what `after` writes).
 pub fn execute_with(
     cfg: &GanRunConfig,
     data: &Mnist,
     classifier: &Classifier,
     out: &Path,
     extras: Extras,
+    sidecars: &[(&str, &[u8])],
     after: &mut dyn FnMut(&dyn gan_variants::harness::GanTrainer) -> Result<()>,
 ) -> Result<GanFinalRow> {
     let quiet = extras.quiet;
@@ -269,6 +272,9 @@ pub fn execute_with(
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let _lock = RunLock::acquire_unfinished(out)?;
     write_atomic(&out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
+    for (name, bytes) in sidecars {
+        write_atomic(&out.join(name), bytes)?;
+    }
     let images = super::padded(&data.train.slice(0..cfg.train_images));
     let mut batches = RealBatches::new(&images, cfg.seed);
     let steps = train.g_updates;
