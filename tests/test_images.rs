@@ -246,7 +246,7 @@ fn feature_network_training_respects_the_lock() {
         "{:#}",
         features::train(&paths, &settings, true, true).unwrap_err()
     );
-    assert!(e.contains("another process"), "{e}");
+    assert!(e.contains("being trained by another process"), "{e}");
     assert!(!net.join("config.toml").exists());
     std::fs::remove_file(net.join("run.lock")).unwrap();
     std::fs::write(net.join("final.csv"), "finished elsewhere").unwrap();

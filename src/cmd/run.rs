@@ -354,6 +354,26 @@ impl Drop for RunLock {
     }
 }
 
+/// `--force`: removes a run folder's `final.csv` (and with `checkpoint` its checkpoint) while
+/// holding the folder's lock, so that a folder another process is training is refused with
+/// every file left in place. The lock is released on return; the run takes it again (another
+/// process starting the run meanwhile is refused there).
+pub fn clear_for_retraining(out: &Path, checkpoint: bool) -> Result<()> {
+    if !out.is_dir() {
+        return Ok(());
+    }
+    let _lock = RunLock::acquire(out)?;
+    if checkpoint {
+        crate::checkpoint::remove(out)?;
+    }
+    let fin = out.join("final.csv");
+    if fin.exists() {
+        // A retraining interrupted half-way must not look finished.
+        std::fs::remove_file(&fin).with_context(|| format!("cannot remove {}", fin.display()))?;
+    }
+    Ok(())
+}
+
 /// Trains one run and writes its folder, resuming from its checkpoint if it has one.
 /// Returns the final row, or None when `stop_after` interrupted it.
 pub fn execute(
@@ -813,10 +833,8 @@ pub fn main(args: Args) -> Result<()> {
         return Ok(());
     }
     let data = crate::data::load_mnist(&crate::data::resolve_dir(args.data_dir.as_deref()))?;
-    if args.force && out.join("final.csv").exists() {
-        // A retraining interrupted half-way must not look finished.
-        std::fs::remove_file(out.join("final.csv"))
-            .with_context(|| format!("cannot remove {}", out.join("final.csv").display()))?;
+    if args.force {
+        clear_for_retraining(&out, false)?;
     }
     let interrupt = interrupt_on_signals()?;
     let opts = RunOptions {

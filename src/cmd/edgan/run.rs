@@ -98,19 +98,14 @@ pub fn main(args: Args) -> Result<()> {
     let cfg = resolve(&args.paths, &args.run, &sha)?;
     let out = run_dir(&args.paths.results, &cfg.profile, &cfg.id);
     if args.force {
-        crate::checkpoint::remove(&out)?;
-    }
-    if out.join("final.csv").exists() {
-        if !args.force {
-            check_saved_config(&out, &cfg)?;
-            eprintln!(
-                "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
-                out.display()
-            );
-            return Ok(());
-        }
-        std::fs::remove_file(out.join("final.csv"))
-            .with_context(|| format!("cannot remove {}", out.join("final.csv").display()))?;
+        crate::cmd::run::clear_for_retraining(&out, true)?;
+    } else if out.join("final.csv").exists() {
+        check_saved_config(&out, &cfg)?;
+        eprintln!(
+            "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
+            out.display()
+        );
+        return Ok(());
     }
     let data = crate::images::load_cifar10(&images.cifar())?;
     if data.n < 2 * cfg.fid_n {

@@ -451,10 +451,8 @@ pub fn main(args: Args) -> Result<()> {
         );
         return Ok(());
     }
-    if args.force && out.join("final.csv").exists() {
-        // A retraining interrupted half-way must not look finished.
-        std::fs::remove_file(out.join("final.csv"))
-            .with_context(|| format!("cannot remove {}", out.join("final.csv").display()))?;
+    if args.force {
+        crate::cmd::run::clear_for_retraining(&out, false)?;
     }
     let data = crate::data::load_mnist(&crate::data::resolve_dir(args.data_dir.as_deref()))?;
     let classifier = super::classifier::load_or_train(&args.paths.classifier, &data)?;

@@ -643,20 +643,14 @@ pub fn main(args: Args) -> Result<()> {
     let (cfg, _) = resolve(&args, &sha)?;
     let out = run_dir(&args.paths, &args.profile, &cfg.id);
     if args.force {
-        crate::checkpoint::remove(&out)?;
-    }
-    if out.join("final.csv").exists() {
-        if !args.force {
-            check_saved_config(&out, &cfg)?;
-            eprintln!(
-                "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
-                out.display()
-            );
-            return Ok(());
-        }
-        std::fs::remove_file(out.join("final.csv"))
-            .with_context(|| format!("cannot remove {}", out.join("final.csv").display()))?;
-        crate::checkpoint::remove(&out)?;
+        crate::cmd::run::clear_for_retraining(&out, true)?;
+    } else if out.join("final.csv").exists() {
+        check_saved_config(&out, &cfg)?;
+        eprintln!(
+            "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
+            out.display()
+        );
+        return Ok(());
     }
     let faces = load_faces(&args.paths, cfg.config.arch.side, cfg.crop)?;
     let interrupt = crate::cmd::run::interrupt_on_signals()?;
