@@ -10,7 +10,7 @@
 use super::arms::{arms, run_id};
 use super::{load, run_dir, Paths};
 use crate::cmd::images::run::{
-    check_saved_config, execute, image_run_config_accessors, report, ImageRunConfig,
+    execute, finished_or_cleared, image_run_config_accessors, report, ImageRunConfig,
 };
 use anyhow::{bail, Context, Result};
 use gan_variants::ImageGanConfig;
@@ -97,14 +97,7 @@ pub fn main(args: Args) -> Result<()> {
     let (net, sha) = crate::cmd::images::features::load(&images)?;
     let cfg = resolve(&args.paths, &args.run, &sha)?;
     let out = run_dir(&args.paths.results, &cfg.profile, &cfg.id);
-    if args.force {
-        crate::cmd::run::clear_for_retraining(&out, true)?;
-    } else if out.join("final.csv").exists() {
-        check_saved_config(&out, &cfg)?;
-        eprintln!(
-            "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
-            out.display()
-        );
+    if finished_or_cleared(&out, &cfg, args.force)? {
         return Ok(());
     }
     let data = crate::images::load_cifar10(&images.cifar())?;

@@ -615,6 +615,25 @@ pub fn execute<C: ImageRunConfig>(
 /// A folder holding a checkpoint or a finished run must have been made with `cfg` exactly
 /// (settings, feature network): a resume under changed settings would not be the run its
 /// config.toml describes.
+/// Before an image run (faces, EDGAN): with `force`, clears the folder for retraining under its
+/// lock and returns false; without it, returns true (nothing to do) for a finished run of the
+/// same settings, an error for one of other settings, and false for an unfinished one.
+pub fn finished_or_cleared<C: ImageRunConfig>(out: &Path, cfg: &C, force: bool) -> Result<bool> {
+    if force {
+        crate::cmd::run::clear_for_retraining(out, true)?;
+        return Ok(false);
+    }
+    if !out.join("final.csv").exists() {
+        return Ok(false);
+    }
+    check_saved_config(out, cfg)?;
+    eprintln!(
+        "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
+        out.display()
+    );
+    Ok(true)
+}
+
 pub fn check_saved_config<C: ImageRunConfig>(out: &Path, cfg: &C) -> Result<()> {
     let has_state =
         crate::checkpoint::find(out, "state.toml").is_some() || out.join("final.csv").exists();
@@ -642,14 +661,7 @@ pub fn main(args: Args) -> Result<()> {
     let (net, sha) = super::features::load(&args.paths)?;
     let (cfg, _) = resolve(&args, &sha)?;
     let out = run_dir(&args.paths, &args.profile, &cfg.id);
-    if args.force {
-        crate::cmd::run::clear_for_retraining(&out, true)?;
-    } else if out.join("final.csv").exists() {
-        check_saved_config(&out, &cfg)?;
-        eprintln!(
-            "{} is finished (final.csv exists): kept, nothing done; --force retrains it",
-            out.display()
-        );
+    if finished_or_cleared(&out, &cfg, args.force)? {
         return Ok(());
     }
     let faces = load_faces(&args.paths, cfg.config.arch.side, cfg.crop)?;
