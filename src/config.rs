@@ -447,17 +447,19 @@ pub fn resolve_with(
             .as_ref()
             .map_or(0, |p| p.d_steps.max(p.g_steps)),
     ];
+    // Either file can be at fault (the model file's steps or the profile's scale): name both.
+    let origin = format!(
+        "{} with profile '{profile_name}' of {}",
+        model_file.display(),
+        configs.join("profiles.toml").display()
+    );
     if let Some(n) = steps.into_iter().find(|n| *n > MAX_STEPS) {
-        bail!(
-            "invalid setting: profile '{profile_name}' with step_scale {s} gives {n} steps (at most {MAX_STEPS})"
-        );
+        bail!("invalid setting: {origin} (step_scale {s}) gives {n} steps (at most {MAX_STEPS})");
     }
     cfg.budget = cfg.budgets();
     // A scaled protocol is checked again (an lr scale can overflow an f32).
     cfg.validate().map_err(|e| {
-        anyhow::anyhow!(
-            "invalid setting: profile '{profile_name}' with step_scale {s} and lr_scale {r} gives {e}"
-        )
+        anyhow::anyhow!("invalid setting: {origin} (step_scale {s}, lr_scale {r}) gives {e}")
     })?;
     Ok(cfg)
 }

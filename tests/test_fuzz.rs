@@ -371,9 +371,39 @@ fn an_absurd_step_scale_is_refused_at_once() {
             resolve(dir.path(), "smoke", model, 100, 1).unwrap_err()
         );
         assert!(
-            msg.contains("profile 'smoke'") && msg.contains("at most"),
+            msg.contains("profile 'smoke'")
+                && msg.contains("profiles.toml")
+                && msg.contains("at most"),
             "{msg}"
         );
     }
     assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
+}
+
+/// The same limit reached from the model file's side names that file too (input found by
+/// `settings_files`: ln.toml's `steps = 400000000200`, × smoke's 0.0025 = 1,000,000,001 steps;
+/// the message once named only the profile). Control: 120000 resolves.
+#[test]
+fn absurd_steps_in_a_model_file_name_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["ln.toml", "ebgan-ln.toml", "profiles.toml"] {
+        std::fs::copy(common::configs().join(f), dir.path().join(f)).unwrap();
+    }
+    assert!(resolve(dir.path(), "smoke", Model::Ln, 100, 1).is_ok());
+    let path = dir.path().join("ln.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches("steps = 120000").count(), 1);
+    std::fs::write(
+        &path,
+        text.replace("steps = 120000", "steps = 400000000200"),
+    )
+    .unwrap();
+    let msg = format!(
+        "{:#}",
+        resolve(dir.path(), "smoke", Model::Ln, 100, 1).unwrap_err()
+    );
+    assert!(
+        msg.contains(&path.display().to_string()) && msg.contains("at most"),
+        "{msg}"
+    );
 }
