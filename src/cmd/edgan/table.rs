@@ -121,7 +121,9 @@ struct Check {
     worse: String,
     /// Holm's family: the checks of one table with the same family are adjusted together.
     family: u8,
-    /// Appended to the verdict (e.g. "the spec gives no ordering for this row").
+    /// Appended to the verdict (e.g. "the spec gives no ordering for this row"); non-empty
+    /// exactly when the ordering is not the paper's, and the direction is then read against
+    /// the stated ordering instead of "the paper's".
     note: &'static str,
 }
 
@@ -160,8 +162,9 @@ enum Verdict {
     NotMeasured,
 }
 
-/// The verdict and its sentence, given the evidence and the Holm-adjusted p.
-fn verdict(e: &Evidence, holm_p: Option<f64>) -> (Verdict, String) {
+/// The verdict and its sentence, given the evidence and the Holm-adjusted p; `paper`: the
+/// ordering is the paper's (else it is only the stated one).
+fn verdict(e: &Evidence, holm_p: Option<f64>, paper: bool) -> (Verdict, String) {
     let Some((b, w)) = e.means else {
         return (
             Verdict::NotMeasured,
@@ -186,10 +189,11 @@ fn verdict(e: &Evidence, holm_p: Option<f64>) -> (Verdict, String) {
             } else {
                 "no variance on either side: no test"
             };
-            let dir = if b < w {
-                "as the paper's"
-            } else {
-                "against the paper's"
+            let dir = match (b < w, paper) {
+                (true, true) => "as the paper's",
+                (false, true) => "against the paper's",
+                (true, false) => "as stated",
+                (false, false) => "against the stated ordering",
             };
             let text = format!("direction only, {dir} ({b:.2} {sign} {w:.2}; {why})");
             (Verdict::DirectionOnly, text)
@@ -220,7 +224,8 @@ fn verdicts(checks: &[Check], arms: &[&ArmRuns]) -> Vec<(Verdict, String)> {
     }
     ev.iter()
         .zip(adjusted)
-        .map(|(e, h)| verdict(e, h))
+        .zip(checks)
+        .map(|((e, h), c)| verdict(e, h, c.note.is_empty()))
         .collect()
 }
 
@@ -701,7 +706,7 @@ mod tests {
             seeds,
             p,
         };
-        let v = |e: &Evidence, h| verdict(e, h);
+        let v = |e: &Evidence, h| verdict(e, h, true);
         assert_eq!(
             v(&e(1.0, 2.0, (3, 3), Some(0.03)), Some(0.03)).0,
             Verdict::Held
@@ -723,6 +728,12 @@ mod tests {
         );
         let flat = v(&e(3.0, 2.0, (2, 2), None), None);
         assert!(flat.1.contains("against the paper's") && flat.1.contains("no variance"));
+        // An ordering the paper does not state is not called the paper's.
+        let unstated = verdict(&e(3.0, 2.0, (1, 1), None), None, false).1;
+        assert!(
+            unstated.contains("against the stated ordering") && !unstated.contains("paper"),
+            "{unstated}"
+        );
         let none = Evidence {
             means: None,
             seeds: (0, 3),
