@@ -110,6 +110,15 @@ fn apply(bytes: &[u8], d: &Damage) -> Vec<u8> {
     }
 }
 
+/// A temporary copy of the three settings files (ln.toml, ebgan-ln.toml, profiles.toml).
+fn settings_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["ln.toml", "ebgan-ln.toml", "profiles.toml"] {
+        std::fs::copy(common::configs().join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
 /// The error (when there is one) names `path`.
 fn names(r: &anyhow::Result<impl Sized>, path: &Path) -> bool {
     match r {
@@ -150,10 +159,7 @@ proptest! {
     #[test]
     fn settings_files(d in damage(), which in 0..3usize) {
         let file = ["ln.toml", "ebgan-ln.toml", "profiles.toml"][which];
-        let dir = tempfile::tempdir().unwrap();
-        for f in ["ln.toml", "ebgan-ln.toml", "profiles.toml"] {
-            std::fs::copy(common::configs().join(f), dir.path().join(f)).unwrap();
-        }
+        let dir = settings_copy();
         let path = dir.path().join(file);
         let bytes = apply(&std::fs::read(&path).unwrap(), &d);
         std::fs::write(&path, &bytes).unwrap();
@@ -351,10 +357,7 @@ fn damaged_checkpoints_are_refused_or_load() {
 /// files with smoke's own step_scale resolve.
 #[test]
 fn an_absurd_step_scale_is_refused_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["ln.toml", "ebgan-ln.toml", "profiles.toml"] {
-        std::fs::copy(common::configs().join(f), dir.path().join(f)).unwrap();
-    }
+    let dir = settings_copy();
     assert!(resolve(dir.path(), "smoke", Model::EbganLn, 100, 1).is_ok());
     let path = dir.path().join("profiles.toml");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -385,10 +388,7 @@ fn an_absurd_step_scale_is_refused_at_once() {
 /// the message once named only the profile). Control: 120000 resolves.
 #[test]
 fn absurd_steps_in_a_model_file_name_that_file() {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["ln.toml", "ebgan-ln.toml", "profiles.toml"] {
-        std::fs::copy(common::configs().join(f), dir.path().join(f)).unwrap();
-    }
+    let dir = settings_copy();
     assert!(resolve(dir.path(), "smoke", Model::Ln, 100, 1).is_ok());
     let path = dir.path().join("ln.toml");
     let text = std::fs::read_to_string(&path).unwrap();
