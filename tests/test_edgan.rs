@@ -251,6 +251,40 @@ fn the_table_counts_runs_and_refuses_stale_folders() {
         csv.lines().any(|l| l.starts_with("6,SNGAN,sngan,1,stale")),
         "{csv}"
     );
+    // Scoring settings count too: LSGAN's run with its training settings intact but scored at
+    // another n, or by another FID network, is stale (control: before, each row read
+    // `| LSGAN | `lsgan` | 1 / 0 / 0 |`, which the first assertion also checks).
+    assert!(md.contains("| LSGAN | `lsgan` | 1 / 0 / 0 |"), "{md}");
+    let cfg = base.join("lsgan_s1/config.toml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let edit = |key: &str, value: &str| -> String {
+        let out: Vec<String> = original
+            .lines()
+            .map(|l| {
+                if l.starts_with(&format!("{key} = ")) {
+                    format!("{key} = {value}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        assert_ne!(out.join("\n") + "\n", original, "{key} not in {original}");
+        out.join("\n") + "\n"
+    };
+    for (key, value) in [("fid_n", "123"), ("feature_net_sha256", "\"00\"")] {
+        std::fs::write(&cfg, edit(key, value)).unwrap();
+        let (code, err) = run(&r, &["edgan", "table", "--profile", "smoke"]);
+        assert_eq!(code, 0, "{err}");
+        let md = std::fs::read_to_string(r.join("edgan_smoke.md")).unwrap();
+        assert!(
+            md.contains("| LSGAN | `lsgan` | 0 / 0 / 1 |")
+                && md
+                    .split("## Stale run folders")
+                    .nth(1)
+                    .is_some_and(|s| s.contains("lsgan_s1")),
+            "{key}: {md}"
+        );
+    }
 }
 
 /// Bad input is one clear error and a non-zero exit: an unknown run, a malformed --run, a

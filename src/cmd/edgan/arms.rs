@@ -204,12 +204,19 @@ pub fn arms(file: &EdganFile, p: &EdganProfile) -> Vec<Arm> {
         add("t4_adam".into(), 4, "Adam / Adam (β = 0.5, 0.9)", adam);
     }
     for a in &mut out {
+        // Table 6's seeds for its arms, the ablation seeds for the ablation rows: EDGAN, in
+        // both, runs the union (so an ablation seed outside Table 6's still has its reference).
         let in6 = a.rows.iter().any(|(t, _)| *t == 6);
-        a.seeds = if in6 {
-            p.seeds.clone()
-        } else {
-            p.ablation_seeds.clone()
-        };
+        let in_ablation = a.rows.iter().any(|(t, _)| *t != 6);
+        let mut seeds: Vec<u64> = if in6 { p.seeds.clone() } else { Vec::new() };
+        if in_ablation {
+            for &s in &p.ablation_seeds {
+                if !seeds.contains(&s) {
+                    seeds.push(s);
+                }
+            }
+        }
+        a.seeds = seeds;
     }
     out
 }
@@ -310,6 +317,22 @@ mod tests {
         assert_eq!(
             all.iter().find(|a| a.name == "t4_dg1").unwrap().seeds,
             p.ablation_seeds
+        );
+        // An ablation seed outside Table 6's: EDGAN (the ablations' reference) runs it too,
+        // a Table 6 peer does not (control: before, EDGAN had only Table 6's seeds).
+        let mut q = p.clone();
+        q.ablation_seeds = vec![1, 7];
+        let other = arms(&file, &q);
+        let mut want = p.seeds.clone();
+        want.push(7);
+        assert_eq!(other[0].seeds, want);
+        assert_eq!(
+            other.iter().find(|a| a.name == "lsgan").unwrap().seeds,
+            p.seeds
+        );
+        assert_eq!(
+            other.iter().find(|a| a.name == "t4_dg1").unwrap().seeds,
+            [1, 7]
         );
         // Arms are unique; EDGAN at λ = 1 serves Tables 6, 5, 3 and 4.
         let mut names: Vec<&str> = all.iter().map(|a| a.name.as_str()).collect();

@@ -65,7 +65,8 @@ pub struct EdganProfile {
     pub batch: Option<usize>,
     /// Seeds of Table 6's arms (the issue: 3 in `quick`).
     pub seeds: Vec<u64>,
-    /// Seeds of the ablation arms (Tables 1, 3, 4, 5) that are not in Table 6.
+    /// Seeds of the ablation rows (Tables 1, 3, 4, 5); EDGAN, their reference and a Table 6
+    /// arm, runs these and `seeds`.
     pub ablation_seeds: Vec<u64>,
     /// λ of Table 3.
     pub lambdas: Vec<f32>,

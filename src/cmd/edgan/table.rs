@@ -7,17 +7,21 @@
 //! `results/edgan_<P>.csv` (one line per (table, row, seed)) and one figure per table,
 //! `results/edgan_<P>_table<N>.png` (FID per row, ± std, seeds as points, floor).
 //!
-//! Diverged runs are counted and have no FID; a run folder whose `config.toml` is not the arm's
-//! current configuration is stale: listed, counted as missing, never averaged.
+//! Diverged runs are counted and have no FID; a run folder whose `config.toml` is not the
+//! configuration `ebgan edgan run` would use now (the arm's training settings and the profile's
+//! scoring: n, checkpoints, the FID network's SHA-256) is stale: listed, counted as missing,
+//! never averaged.
 
 use super::arms::{arms, paper_fid, run_id, Arm, NOT_BUILT};
 use super::run::EdganRunConfig;
 use super::{load, run_dir, Paths};
+use crate::cmd::images::features::FeatureFinalRow;
 use crate::cmd::images::run::{FaceCurveRow, FaceFinalRow};
 use crate::cmd::images::table::{fid_figure, read_final};
-use crate::io::{write_atomic, write_csv};
+use crate::io::{read_csv, write_atomic, write_csv};
 use crate::stats::{holm, mean, mean_pm_std, sample_std, welch_t_test};
-use anyhow::Result;
+use anyhow::{Context, Result};
+use gan_variants::config::GPenalty;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -62,6 +66,9 @@ struct ArmRuns {
     runs: Vec<(u64, Result<FaceFinalRow, String>)>,
     /// The finished runs' FID checkpoints: (seed, [(G update, FID, n)]).
     curves: Vec<(u64, Vec<FidPoint>)>,
+    /// G's penalty (ρ, or JS for Table 5's control) at the finished runs' last curve row:
+    /// (seed, value in nats).
+    penalty: Vec<(u64, f64)>,
 }
 
 impl ArmRuns {
@@ -106,12 +113,14 @@ impl ArmRuns {
 }
 
 /// The checkpoints of a finished run's `curve.csv` that carry a FID: (G update, FID, n).
-fn fid_curve(path: &std::path::Path) -> Result<Vec<FidPoint>> {
+/// The FID checkpoints of a run's `curve.csv`, and its last row's `ced` (G's penalty).
+fn fid_curve(path: &std::path::Path) -> Result<(Vec<FidPoint>, Option<f64>)> {
     let rows: Vec<FaceCurveRow> = crate::io::read_csv(path)?;
-    Ok(rows
+    let points = rows
         .iter()
         .filter_map(|r| r.fid.map(|f| (r.g_update, f, r.fid_n)))
-        .collect())
+        .collect();
+    Ok((points, rows.last().and_then(|r| r.ced)))
 }
 
 /// A paper ordering to check: "`better` has a lower mean FID than `worse`".
@@ -121,9 +130,9 @@ struct Check {
     worse: String,
     /// Holm's family: the checks of one table with the same family are adjusted together.
     family: u8,
-    /// Appended to the verdict (e.g. "the spec gives no ordering for this row"); non-empty
-    /// exactly when the ordering is not the paper's, and the direction is then read against
-    /// the stated ordering instead of "the paper's".
+    /// Appended to the verdict; non-empty exactly when the ordering is not the paper's but
+    /// this project's hypothesis (the bi-penalty row, to which the spec gives no ordering),
+    /// and the direction is then read against that hypothesis instead of "the paper's".
     note: &'static str,
 }
 
@@ -162,8 +171,25 @@ enum Verdict {
     NotMeasured,
 }
 
+/// Whether a finished run's saved configuration is the one `ebgan edgan run` would use now:
+/// the arm's training settings and the profile's scoring (`fid_n`, `curve_fid_n`,
+/// `curve_every`, the FID network and its SHA-256, unless `net_sha` is None). Only
+/// `checkpoint_every` may differ: a resume is exact, so it changes no number.
+fn is_current(
+    saved: &EdganRunConfig,
+    paths: &super::Paths,
+    profile: &str,
+    id: &str,
+    net_sha: Option<&str>,
+) -> Result<bool> {
+    let sha = net_sha.unwrap_or(&saved.feature_net_sha256);
+    let mut expected = super::run::resolve(paths, &format!("{profile}/{id}"), sha)?;
+    expected.checkpoint_every = saved.checkpoint_every;
+    Ok(*saved == expected)
+}
+
 /// The verdict and its sentence, given the evidence and the Holm-adjusted p; `paper`: the
-/// ordering is the paper's (else it is only the stated one).
+/// ordering is the paper's (else it is this project's hypothesis).
 fn verdict(e: &Evidence, holm_p: Option<f64>, paper: bool) -> (Verdict, String) {
     let Some((b, w)) = e.means else {
         return (
@@ -192,8 +218,8 @@ fn verdict(e: &Evidence, holm_p: Option<f64>, paper: bool) -> (Verdict, String) 
             let dir = match (b < w, paper) {
                 (true, true) => "as the paper's",
                 (false, true) => "against the paper's",
-                (true, false) => "as stated",
-                (false, false) => "against the stated ordering",
+                (true, false) => "as hypothesised",
+                (false, false) => "against the hypothesis",
             };
             let text = format!("direction only, {dir} ({b:.2} {sign} {w:.2}; {why})");
             (Verdict::DirectionOnly, text)
@@ -250,13 +276,29 @@ fn tally(said: &[(Verdict, String)], pick: impl Fn(usize) -> bool) -> String {
 pub fn main(args: Args) -> Result<()> {
     let file = load(&args.paths.config)?;
     let p = file.profile(&args.profile, &args.paths.config)?;
+    // The FID network's recorded SHA-256 (no need to load it): a run scored by another network
+    // is stale. Without the record the SHA cannot be checked, and the table says so.
+    let net_record = args.paths.images().feature_net().join("final.csv");
+    let net_sha = if net_record.exists() {
+        let rows: Vec<FeatureFinalRow> = read_csv(&net_record)?;
+        Some(
+            rows.into_iter()
+                .next()
+                .with_context(|| format!("{} has no row", net_record.display()))?
+                .weights_sha256,
+        )
+    } else {
+        None
+    };
     let mut all = Vec::new();
     let mut stale = Vec::new();
     for arm in arms(&file, p) {
         let mut runs = Vec::new();
         let mut curves = Vec::new();
+        let mut penalty = Vec::new();
         for &seed in &arm.seeds {
-            let dir = run_dir(&args.paths.results, &args.profile, &run_id(&arm.name, seed));
+            let id = run_id(&arm.name, seed);
+            let dir = run_dir(&args.paths.results, &args.profile, &id);
             let fin = dir.join("final.csv");
             let r = if !fin.exists() {
                 Err("missing".to_string())
@@ -264,20 +306,30 @@ pub fn main(args: Args) -> Result<()> {
                 let saved = std::fs::read_to_string(dir.join("config.toml"))
                     .ok()
                     .and_then(|t| toml::from_str::<EdganRunConfig>(&t).ok());
-                if saved.as_ref().map(|s| &s.config) != Some(&arm.config) {
+                let current = saved.as_ref().map_or(Ok(false), |s| {
+                    is_current(s, &args.paths, &args.profile, &id, net_sha.as_deref())
+                })?;
+                if !current {
                     stale.push(dir.display().to_string());
                     Err("stale".to_string())
                 } else {
                     let row = read_final(&fin)?;
                     if row.status == "ok" {
-                        curves.push((seed, fid_curve(&dir.join("curve.csv"))?));
+                        let (points, ced) = fid_curve(&dir.join("curve.csv"))?;
+                        curves.push((seed, points));
+                        penalty.extend(ced.map(|c| (seed, c)));
                     }
                     Ok(row)
                 }
             };
             runs.push((seed, r));
         }
-        all.push(ArmRuns { arm, runs, curves });
+        all.push(ArmRuns {
+            arm,
+            runs,
+            curves,
+            penalty,
+        });
     }
     let reference = super::arms::edgan_name(file.edgan.arch.lambda_ced);
     let train = &file.edgan.train;
@@ -319,6 +371,7 @@ Generated by `ebgan edgan table --profile {prof}` from `results/edgan/{prof}/`. 
                     let mut a = a.clone();
                     a.runs.retain(|(s, _)| seeds.contains(s));
                     a.curves.retain(|(s, _)| seeds.contains(s));
+                    a.penalty.retain(|(s, _)| seeds.contains(s));
                     (a, r.1.clone())
                 })
             })
@@ -338,6 +391,53 @@ Generated by `ebgan edgan table --profile {prof}` from `results/edgan/{prof}/`. 
             _ => ("Table 6: EDGAN against its peers", "equal budgets: the same G (R311; SAGAN's with its attention block), optimisers (OAdam), learning rates, D:G ratio, batch, updates and seeds; the method differs, and with it the D each method requires: OptimizedDCGAN's (batch norm, SN_in_P) for EDGAN and LSGAN, spectral norm on every layer and no batch norm for SNGAN, the critic (no batch norm) for WGAN-GP and GAN-0GP, and for SAGAN SNGAN's D, the attention block in G and D and the hinge losses (this project's equal-budget choices: SAGAN's G keeps EDGAN's batch norm without spectral norm, and the block's 1 × 1 kernels in D are not spectrally normalised). Every peer runs at EDGAN's tuned settings (lr 1e-4 / 4e-4, OAdam, D:G 2:1), not its own paper's: that is the equal budget, and it can favour EDGAN."),
         };
         let _ = writeln!(md, "\n## {title}\n\nFair comparison: {fair}\n");
+        if t != 6 {
+            // The ablations' reference is one draw of the EDGAN arm Table 6 measures over more
+            // seeds: say what the other draws gave.
+            if let Some(r) = all.iter().find(|a| a.arm.name == reference) {
+                let other: Vec<String> = r
+                    .runs
+                    .iter()
+                    .filter(|(s, _)| !seeds.contains(s))
+                    .filter_map(|(s, x)| {
+                        let f = x.as_ref().ok()?.fid?;
+                        Some(format!("seed {s} {f:.2}"))
+                    })
+                    .collect();
+                if rows.iter().any(|(a, _)| a.arm.name == reference) && !other.is_empty() {
+                    let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+                    let _ = writeln!(
+                        md,
+                        "The `{reference}` row is seed {} of Table 6's EDGAN arm; its other seeds there scored {} (FID; not used here): a one-seed ordering against it is one draw of that spread.\n",
+                        list.join(", "),
+                        other.join(", ")
+                    );
+                }
+            }
+        }
+        if t == 5 {
+            // ρ and the JS divergence share λ but not their scale: show both penalties' size.
+            let sizes: Vec<String> = rows
+                .iter()
+                .filter(|(a, _)| !a.penalty.is_empty())
+                .map(|(a, _)| {
+                    let v: Vec<f64> = a.penalty.iter().map(|p| p.1).collect();
+                    let what = match a.arm.config.arch.g_penalty {
+                        GPenalty::Ced => "ρ",
+                        GPenalty::Js => "JS",
+                    };
+                    format!("`{}` {what} = {:.4}", a.arm.name, mean(&v))
+                })
+                .collect();
+            if !sizes.is_empty() {
+                let _ = writeln!(
+                    md,
+                    "G's penalty at the last curve row (nats, mean over the finished seeds): {}. Both penalties use λ = {} (for JS this project's choice: the spec gives no λ); the JS divergence is bounded by ln 2 ≈ 0.69 and ρ̂ is not 0 even on identical inputs at one bin's kernel width (`gan_variants/src/ops/ced.rs`), so equal λ is not equal strength — the JS row is the paper's control at EDGAN's λ, not a strength-matched one.\n",
+                    sizes.join(", "),
+                    file.edgan.arch.lambda_ced
+                );
+            }
+        }
         let paper_col = t == 6;
         let _ = writeln!(
             md,
@@ -514,7 +614,7 @@ Generated by `ebgan edgan table --profile {prof}` from `results/edgan/{prof}/`. 
                     "t5_bi",
                     "t5_critic",
                     1,
-                    " (the spec gives no ordering for this row; not counted, tested alone)",
+                    " (this project's hypothesis: the spec gives this row no ordering; not counted with the paper's orderings, and Holm-adjusted in a family of its own once both sides have two seeds)",
                 );
             }
             _ => {
@@ -596,6 +696,13 @@ Generated by `ebgan edgan table --profile {prof}` from `results/edgan/{prof}/`. 
                 .map(|s| format!("- `{s}`"))
                 .collect::<Vec<_>>()
                 .join("\n")
+        );
+    }
+    if net_sha.is_none() {
+        let _ = writeln!(
+            md,
+            "\nThe FID network's record ({}) was not found: the runs' feature-network SHA-256 was not checked.",
+            net_record.display()
         );
     }
     let stem = format!("edgan_{}", args.profile);
@@ -731,7 +838,7 @@ mod tests {
         // An ordering the paper does not state is not called the paper's.
         let unstated = verdict(&e(3.0, 2.0, (1, 1), None), None, false).1;
         assert!(
-            unstated.contains("against the stated ordering") && !unstated.contains("paper"),
+            unstated.contains("against the hypothesis") && !unstated.contains("paper"),
             "{unstated}"
         );
         let none = Evidence {
