@@ -323,22 +323,31 @@ pub fn train(
     Ok(row)
 }
 
+/// The network's record (`final.csv`'s row, with the SHA-256 of its files), without loading
+/// the weights; None when it has not been trained.
+pub fn record(paths: &Paths) -> Result<Option<FeatureFinalRow>> {
+    let final_csv = paths.feature_net().join("final.csv");
+    if !final_csv.exists() {
+        return Ok(None);
+    }
+    let rows: Vec<FeatureFinalRow> = crate::io::read_csv(&final_csv)?;
+    rows.into_iter()
+        .next()
+        .with_context(|| format!("{} has no row", final_csv.display()))
+        .map(Some)
+}
+
 /// The trained network of `paths` with its population statistics and the SHA-256 naming it;
 /// an error saying how to train it when it is missing.
 pub fn load(paths: &Paths) -> Result<(FeatureNet, String)> {
     let dir = paths.feature_net();
     let final_csv = dir.join("final.csv");
-    if !final_csv.exists() {
+    let Some(row) = record(paths)? else {
         bail!(
             "the FID feature network is missing ({} not found): train it with `ebgan images features` (make features), about 1–2 hours here",
             final_csv.display()
         );
-    }
-    let row: Vec<FeatureFinalRow> = crate::io::read_csv(&final_csv)?;
-    let row = row
-        .into_iter()
-        .next()
-        .with_context(|| format!("{} has no row", final_csv.display()))?;
+    };
     let (model, pop_path) = (dir.join("model.safetensors"), dir.join("population.csv"));
     let sha = sha256_files(&[&model, &pop_path])?;
     if sha != row.weights_sha256 {
