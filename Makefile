@@ -278,11 +278,13 @@ results/energy/%/final.csv: | build
 
 # EDGAN on CIFAR-10 (issue 19, spec conv-gans-edgan.md): every (arm, seed) of the profile is its
 # own target results/edgan/<profile>/<arm>_s<seed>/final.csv (Table 6's arms first), then the
+# real-vs-real floor at the profile's n's (results/edgan/<profile>/floor.csv), then the
 # tables and figures results/edgan_<profile>.{md,csv} and edgan_<profile>_table<N>.png. Needs
 # the FID network (results/features/cifar-cnn, committed; `make features` retrains it).
 edgan: build
 	-@$(MAKE) --no-print-directory -k -j$(JOBS) edgan-runs \
 	  EDGAN_RUNS="$$($(BIN) edgan list --profile $(PROFILE))"
+	$(BIN) edgan floor --profile $(PROFILE)
 	$(BIN) edgan table --profile $(PROFILE)
 
 edgan-runs: $(foreach r,$(EDGAN_RUNS),results/edgan/$(r)/final.csv)

@@ -167,7 +167,8 @@ fn a_resumed_edgan_run_equals_an_uninterrupted_one() {
 /// among them, missing), each seed's build, FID at each curve checkpoint per run, the orderings computed (one seed
 /// a side: the direction only), the stale folder
 /// listed and counted as missing (control: the same folder under its own arm counts), the CSV
-/// and both figures written.
+/// and both figures written; the real-vs-real floor row once `edgan floor` has run (equal to
+/// the runs' own floor), and not for another FID network.
 #[test]
 fn the_table_counts_runs_and_refuses_stale_folders() {
     let r = results("table");
@@ -250,6 +251,52 @@ fn the_table_counts_runs_and_refuses_stale_folders() {
     assert!(
         csv.lines().any(|l| l.starts_with("6,SNGAN,sngan,1,stale")),
         "{csv}"
+    );
+    // The real-vs-real floor at the curve's n: not computed yet (the table says how, and has no
+    // floor row); `edgan floor` computes it on the runs' own real sets, so at n = fid_n it is
+    // exactly the runs' final.csv floor, and the table shows it at each column; a floor.csv of
+    // another FID network is refused (no row) with a sentence saying so.
+    let floor_row = "| real vs real (floor) |";
+    assert!(
+        md.contains("is not computed (`ebgan edgan floor --profile smoke`)")
+            && !md.contains(floor_row),
+        "{md}"
+    );
+    let (code, err) = run(&r, &["edgan", "floor", "--profile", "smoke"]);
+    assert_eq!(code, 0, "{err}");
+    let field = |text: &str, name: &str| -> String {
+        let mut lines = text.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let i = head.iter().position(|h| *h == name).unwrap();
+        lines.next().unwrap().split(',').nth(i).unwrap().to_string()
+    };
+    let floor_csv = std::fs::read_to_string(base.join("floor.csv")).unwrap();
+    assert_eq!(
+        floor_csv.lines().count(),
+        2,
+        "smoke scores at one n: {floor_csv}"
+    );
+    assert_eq!(field(&floor_csv, "n"), "200");
+    let floor = field(&floor_csv, "fid_floor");
+    assert_eq!(floor, field(&fin, "fid_floor"), "{floor_csv}\n{fin}");
+    let (code, err) = run(&r, &["edgan", "table", "--profile", "smoke"]);
+    assert_eq!(code, 0, "{err}");
+    let md = std::fs::read_to_string(r.join("edgan_smoke.md")).unwrap();
+    let shown = format!("{:.2}", floor.parse::<f64>().unwrap());
+    assert!(
+        md.contains(&format!("{floor_row} {shown} | {shown} |"))
+            && md.contains(&format!("is {shown} at n = 200")),
+        "{md}"
+    );
+    let sha = field(&floor_csv, "feature_net_sha256");
+    std::fs::write(base.join("floor.csv"), floor_csv.replace(&sha, "00")).unwrap();
+    let (code, err) = run(&r, &["edgan", "table", "--profile", "smoke"]);
+    assert_eq!(code, 0, "{err}");
+    let md = std::fs::read_to_string(r.join("edgan_smoke.md")).unwrap();
+    assert!(
+        md.contains("was computed with another FID network and is not used")
+            && !md.contains(floor_row),
+        "{md}"
     );
     // Scoring settings count too: LSGAN's run with its training settings intact but scored at
     // another n, or by another FID network, is stale (control: before, each row read

@@ -6,6 +6,7 @@
 //! `configs/edgan.toml` (the two base protocols in full, and the profiles).
 
 pub mod arms;
+pub mod floor;
 pub mod run;
 pub mod table;
 
@@ -28,6 +29,8 @@ pub enum Command {
     Run(run::Args),
     /// Print the run folders of a profile (for make), one per line.
     List(ListArgs),
+    /// The real-vs-real FID/KID floor at the profile's n's (`<results>/edgan/<profile>/floor.csv`).
+    Floor(floor::Args),
     /// The profile's tables and figures from its run folders.
     Table(table::Args),
 }
@@ -36,6 +39,7 @@ pub fn main(args: Args) -> Result<()> {
     match args.command {
         Command::Run(a) => run::main(a),
         Command::List(a) => list(a),
+        Command::Floor(a) => floor::main(a),
         Command::Table(a) => table::main(a),
     }
 }
