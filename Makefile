@@ -284,8 +284,11 @@ results/energy/%/final.csv: | build
 edgan: build
 	-@$(MAKE) --no-print-directory -k -j$(JOBS) edgan-runs \
 	  EDGAN_RUNS="$$($(BIN) edgan list --profile $(PROFILE))"
-	$(BIN) edgan floor --profile $(PROFILE)
+	$(MAKE) --no-print-directory results/edgan/$(PROFILE)/floor.csv
 	$(BIN) edgan table --profile $(PROFILE)
+
+results/edgan/%/floor.csv: configs/edgan.toml results/features/cifar-cnn/final.csv | build
+	$(BIN) edgan floor --profile $*
 
 edgan-runs: $(foreach r,$(EDGAN_RUNS),results/edgan/$(r)/final.csv)
 

@@ -253,51 +253,93 @@ fn the_table_counts_runs_and_refuses_stale_folders() {
         "{csv}"
     );
     // The real-vs-real floor at the curve's n: not computed yet (the table says how, and has no
-    // floor row); `edgan floor` computes it on the runs' own real sets, so at n = fid_n it is
-    // exactly the runs' final.csv floor, and the table shows it at each column; a floor.csv of
-    // another FID network is refused (no row) with a sentence saying so.
+    // floor row). `edgan floor` cuts the runs' own real sets to each n the profile scores at: with
+    // the curve at n = 150 (a copy of the settings), two rows, n = 200 exactly the runs'
+    // final.csv floor and n = 150 from images 200..350, higher (FID's small-n bias); the table
+    // under the real settings (one n) refuses that file (no row, a sentence), then shows the
+    // floor once computed for them, and refuses it again for another FID network.
     let floor_row = "| real vs real (floor) |";
     assert!(
         md.contains("is not computed (`ebgan edgan floor --profile smoke`)")
             && !md.contains(floor_row),
         "{md}"
     );
+    let field = |text: &str, row: usize, name: &str| -> String {
+        let head: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+        let i = head.iter().position(|h| *h == name).unwrap();
+        text.lines()
+            .nth(row)
+            .unwrap()
+            .split(',')
+            .nth(i)
+            .unwrap()
+            .to_string()
+    };
+    let settings = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs/edgan.toml"),
+    )
+    .unwrap();
+    let smoke_at = settings.find("[profiles.smoke]").unwrap();
+    let (head, smoke) = settings.split_at(smoke_at);
+    let two_n = r.join("edgan-two-n.toml");
+    std::fs::write(
+        &two_n,
+        format!(
+            "{head}{}",
+            smoke.replacen("curve_fid_n = 200", "curve_fid_n = 150", 1)
+        ),
+    )
+    .unwrap();
+    let (code, err) = run(
+        &r,
+        &[
+            "edgan",
+            "floor",
+            "--profile",
+            "smoke",
+            "--config",
+            &two_n.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let floor_csv = std::fs::read_to_string(base.join("floor.csv")).unwrap();
+    assert_eq!(floor_csv.lines().count(), 3, "{floor_csv}");
+    assert_eq!(
+        (field(&floor_csv, 1, "n"), field(&floor_csv, 2, "n")),
+        ("150".into(), "200".into())
+    );
+    assert_eq!(field(&floor_csv, 1, "comparison"), "200..350");
+    assert_eq!(
+        field(&floor_csv, 2, "fid_floor"),
+        field(&fin, 1, "fid_floor")
+    );
+    let f150: f64 = field(&floor_csv, 1, "fid_floor").parse().unwrap();
+    let f200: f64 = field(&floor_csv, 2, "fid_floor").parse().unwrap();
+    assert!(f150 > f200, "{floor_csv}");
+    let table = |expect: &str, row: bool| {
+        let (code, err) = run(&r, &["edgan", "table", "--profile", "smoke"]);
+        assert_eq!(code, 0, "{err}");
+        let md = std::fs::read_to_string(r.join("edgan_smoke.md")).unwrap();
+        assert!(md.contains(expect) && md.contains(floor_row) == row, "{md}");
+    };
+    let refused = "was computed for other n's, real sets or FID network than the current ones";
+    table(refused, false);
     let (code, err) = run(&r, &["edgan", "floor", "--profile", "smoke"]);
     assert_eq!(code, 0, "{err}");
-    let field = |text: &str, name: &str| -> String {
-        let mut lines = text.lines();
-        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
-        let i = head.iter().position(|h| *h == name).unwrap();
-        lines.next().unwrap().split(',').nth(i).unwrap().to_string()
-    };
     let floor_csv = std::fs::read_to_string(base.join("floor.csv")).unwrap();
     assert_eq!(
         floor_csv.lines().count(),
         2,
         "smoke scores at one n: {floor_csv}"
     );
-    assert_eq!(field(&floor_csv, "n"), "200");
-    let floor = field(&floor_csv, "fid_floor");
-    assert_eq!(floor, field(&fin, "fid_floor"), "{floor_csv}\n{fin}");
-    let (code, err) = run(&r, &["edgan", "table", "--profile", "smoke"]);
-    assert_eq!(code, 0, "{err}");
-    let md = std::fs::read_to_string(r.join("edgan_smoke.md")).unwrap();
+    let floor = field(&floor_csv, 1, "fid_floor");
+    assert_eq!(floor, field(&fin, 1, "fid_floor"), "{floor_csv}\n{fin}");
     let shown = format!("{:.2}", floor.parse::<f64>().unwrap());
-    assert!(
-        md.contains(&format!("{floor_row} {shown} | {shown} |"))
-            && md.contains(&format!("is {shown} at n = 200")),
-        "{md}"
-    );
-    let sha = field(&floor_csv, "feature_net_sha256");
+    table(&format!("{floor_row} {shown} | {shown} |"), true);
+    table(&format!("is {shown} at n = 200"), true);
+    let sha = field(&floor_csv, 1, "feature_net_sha256");
     std::fs::write(base.join("floor.csv"), floor_csv.replace(&sha, "00")).unwrap();
-    let (code, err) = run(&r, &["edgan", "table", "--profile", "smoke"]);
-    assert_eq!(code, 0, "{err}");
-    let md = std::fs::read_to_string(r.join("edgan_smoke.md")).unwrap();
-    assert!(
-        md.contains("was computed with another FID network and is not used")
-            && !md.contains(floor_row),
-        "{md}"
-    );
+    table(refused, false);
     // Scoring settings count too: LSGAN's run with its training settings intact but scored at
     // another n, or by another FID network, is stale (control: before, each row read
     // `| LSGAN | `lsgan` | 1 / 0 / 0 |`, which the first assertion also checks).

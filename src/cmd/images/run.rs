@@ -358,6 +358,16 @@ impl Scorer<'_> {
         }
     }
 
+    /// The two real feature sets of every image run, `fid_n` × FEATURES each: A, the reference
+    /// every score is taken against (images 0..fid_n), and B, the floor's (fid_n..2·fid_n).
+    /// `images`: at least 2·fid_n images of `width` values in [−1, 1].
+    pub fn real_sets(&self, images: &[f32], width: usize, fid_n: usize) -> (Vec<f32>, Vec<f32>) {
+        (
+            self.features(&images[..fid_n * width]),
+            self.features(&images[fid_n * width..2 * fid_n * width]),
+        )
+    }
+
     /// (FID, KID) between two feature sets.
     pub fn compare(a: &[f32], b: &[f32]) -> Result<(f64, f64)> {
         gan_variants::metrics::fid::fid_and_kid(a, b, FEATURES).map_err(anyhow::Error::msg)
@@ -480,8 +490,7 @@ pub fn execute<C: ImageRunConfig>(
     let images = data.signed(0..data.n);
     let width = trainer.width();
     let scorer = Scorer { net, side };
-    let real_a = scorer.features(&images[..sch.fid_n * width]);
-    let real_b = scorer.features(&images[sch.fid_n * width..2 * sch.fid_n * width]);
+    let (real_a, real_b) = scorer.real_sets(&images, width, sch.fid_n);
     let mut batches = RealBatches::with_width(&images, width, seed);
     let bar = if quiet {
         ProgressBar::hidden()
