@@ -81,3 +81,22 @@ pub fn ebgan(args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// An image run's numbers without its timings: `curve.csv` without its last (wall-time) column,
+/// and `final.csv`'s first 12 columns (id … status, fid, kid, fid_floor, kid_floor).
+pub fn image_run_numbers(run: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let curve = std::fs::read_to_string(run.join("curve.csv")).unwrap();
+    let curve = curve
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect();
+    let fin = std::fs::read_to_string(run.join("final.csv")).unwrap();
+    let row: Vec<String> = fin
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    (curve, row[..12].to_vec())
+}

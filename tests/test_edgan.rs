@@ -32,24 +32,6 @@ fn run(results: &Path, args: &[&str]) -> (i32, String) {
     common::ebgan_images(&all, false)
 }
 
-/// curve.csv without its wall-time column, and final.csv up to the floor (no timings).
-fn numbers(run: &Path) -> (Vec<String>, Vec<String>) {
-    let curve = std::fs::read_to_string(run.join("curve.csv")).unwrap();
-    let curve = curve
-        .lines()
-        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
-        .collect();
-    let fin = std::fs::read_to_string(run.join("final.csv")).unwrap();
-    let row: Vec<String> = fin
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .map(String::from)
-        .collect();
-    (curve, row[..12].to_vec())
-}
-
 /// Runs EDGAN's smoke run on two threads in a fresh results folder, with the binary's allocator
 /// settings or, with `system`, glibc's defaults ([`ebgan::allocator::OPT_OUT`]; glibc's own
 /// environment tunables removed, so "defaults" means defaults); returns its numbers, the minor
@@ -99,7 +81,7 @@ fn smoke_run_faults(name: &str, system: bool) -> ((Vec<String>, Vec<String>), i6
         "{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
-    let numbers = numbers(&dir.join("edgan/smoke/edgan_l1_s1"));
+    let numbers = common::image_run_numbers(&dir.join("edgan/smoke/edgan_l1_s1"));
     (numbers, usage.ru_minflt, usage.ru_maxrss)
 }
 
@@ -145,8 +127,8 @@ fn a_resumed_edgan_run_equals_an_uninterrupted_one() {
     assert_eq!(code, 0, "{err}");
     let (code, err) = run(&b, &args);
     assert_eq!(code, 0, "{err}");
-    let (ca, fa) = numbers(&folder(&a));
-    let (cb, fb) = numbers(&folder(&b));
+    let (ca, fa) = common::image_run_numbers(&folder(&a));
+    let (cb, fb) = common::image_run_numbers(&folder(&b));
     assert_eq!(ca, cb);
     assert_eq!(fa, fb);
     assert!(ca[0].contains(",ced,"), "{}", ca[0]);

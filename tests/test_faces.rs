@@ -46,25 +46,6 @@ fn run(config: &Path, results: &Path, args: &[&str]) -> (i32, String) {
     common::ebgan_images(&all, true)
 }
 
-/// curve.csv without its wall-time column, and final.csv's FID, KID and floor.
-fn numbers(run: &Path) -> (Vec<String>, Vec<String>) {
-    let curve = std::fs::read_to_string(run.join("curve.csv")).unwrap();
-    let curve = curve
-        .lines()
-        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
-        .collect();
-    let fin = std::fs::read_to_string(run.join("final.csv")).unwrap();
-    let row: Vec<String> = fin
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .map(String::from)
-        .collect();
-    // id … status, fid, kid, fid_floor, kid_floor (columns 0–11).
-    (curve, row[..12].to_vec())
-}
-
 /// An EBGAN-PT smoke run stopped after 4 of its 6 updates (with a checkpoint; inside its
 /// second curve window of 3 updates, so the half-filled window is saved and restored) and
 /// run again ends with the same curve (every number but wall time), FID, KID and floor as an
@@ -106,8 +87,8 @@ fn a_resumed_face_run_equals_an_uninterrupted_one() {
         err.contains("resum") || err.is_empty() || err.contains("FID"),
         "{err}"
     );
-    let a = numbers(&straight.join("faces/smoke/ebgan-pt_m20_s1"));
-    let b = numbers(&folder);
+    let a = common::image_run_numbers(&straight.join("faces/smoke/ebgan-pt_m20_s1"));
+    let b = common::image_run_numbers(&folder);
     assert_eq!(a, b);
     assert_eq!(a.1[7], "ok");
     let fid: f64 = a.1[8].parse().unwrap();
@@ -138,7 +119,10 @@ fn a_resumed_face_run_equals_an_uninterrupted_one() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    assert_ne!(numbers(&straight.join("faces/smoke/ebgan_m20_s1")).0, a.0);
+    assert_ne!(
+        common::image_run_numbers(&straight.join("faces/smoke/ebgan_m20_s1")).0,
+        a.0
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
