@@ -7,7 +7,7 @@
 //! is FID's small-sample bias when both sets come from one distribution — indicative for a
 //! checkpoint, whose bias also depends on the generator.
 
-use super::{load, EdganProfile, Paths};
+use super::{load, EdganProfile};
 use crate::cmd::images::features;
 use crate::cmd::images::run::Scorer;
 use crate::cmd::run::CODE_VERSION;
@@ -17,14 +17,7 @@ use gan_variants::metrics::feature_net::FEATURES;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Profile of configs/edgan.toml.
-    #[arg(long, default_value = "quick")]
-    pub profile: String,
-    #[command(flatten)]
-    pub paths: Paths,
-}
+pub use super::ProfileArgs as Args;
 
 /// One row of `floor.csv`: FID and KID of n real images against n others.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -28,7 +28,7 @@ pub enum Command {
     /// Train one (arm, seed) run and write its folder.
     Run(run::Args),
     /// Print the run folders of a profile (for make), one per line.
-    List(ListArgs),
+    List(ProfileArgs),
     /// The real-vs-real FID/KID floor at the profile's n's (`<results>/edgan/<profile>/floor.csv`).
     Floor(floor::Args),
     /// The profile's tables and figures from its run folders.
@@ -220,7 +220,8 @@ pub fn run_dir(results: &Path, profile: &str, id: &str) -> PathBuf {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct ListArgs {
+/// The arguments of `list`, `floor` and `table`: a profile and the paths.
+pub struct ProfileArgs {
     /// Profile of configs/edgan.toml.
     #[arg(long, default_value = "quick")]
     pub profile: String,
@@ -229,7 +230,7 @@ pub struct ListArgs {
 }
 
 /// Prints `<profile>/<arm>_s<seed>` for every run of the profile, Table 6's arms first.
-pub fn list(args: ListArgs) -> Result<()> {
+pub fn list(args: ProfileArgs) -> Result<()> {
     let file = load(&args.paths.config)?;
     let p = file.profile(&args.profile, &args.paths.config)?;
     for arm in arms::arms(&file, p) {

@@ -15,7 +15,7 @@
 use super::arms::{arms, paper_fid, run_id, Arm, NOT_BUILT};
 use super::floor::{self, floor_path, FloorRow};
 use super::run::EdganRunConfig;
-use super::{load, run_dir, Paths};
+use super::{load, run_dir};
 use crate::cmd::images::features;
 use crate::cmd::images::run::{FaceCurveRow, FaceFinalRow};
 use crate::cmd::images::table::{fid_figure, read_final};
@@ -26,14 +26,7 @@ use gan_variants::config::GPenalty;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Profile of configs/edgan.toml.
-    #[arg(long, default_value = "quick")]
-    pub profile: String,
-    #[command(flatten)]
-    pub paths: Paths,
-}
+pub use super::ProfileArgs as Args;
 
 /// One line of `results/edgan_<P>.csv`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
