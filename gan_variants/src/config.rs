@@ -1,6 +1,7 @@
 //! One configuration of the fully connected family (EBGAN paper, appendix C and Table 1),
 //! serde-serialisable, with a canonical id that names its run folder and parses back.
 
+use crate::ops::ced::SoftHistogram;
 use ladder::validate::{at_least, non_negative, positive, unit_interval_open, Checked, Invalid};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -263,6 +264,27 @@ pub struct ImageArch {
     /// Table 5's JS-divergence penalty).
     #[serde(default)]
     pub g_penalty: GPenalty,
+    /// EDGAN: the paired values ρ (or JS) is estimated on (default the pixels, the spec's;
+    /// `fid-features` for the FID network's standardised features, the spec's "switchable").
+    #[serde(default)]
+    pub ced_on: CedInput,
+    /// EDGAN: ρ's soft histogram (default the spec's: 32 bins on [−1, 1], kernel one bin wide).
+    #[serde(default)]
+    pub ced_histogram: SoftHistogram,
+}
+
+/// What EDGAN's ρ compares, pair by pair (spec conv-gans-edgan.md, "EDGAN": "keep the choice
+/// switchable (e.g. on feature vectors instead of pixels)").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CedInput {
+    /// The i-th real and i-th generated image's values, same pixel and channel (the default).
+    #[default]
+    Pixels,
+    /// Their 128 FID-network features, standardised on the FID real set
+    /// ([`crate::metrics::feature_net::FeatureMap`]), same feature. G then trains on the
+    /// features FID is computed on, so its FID is not comparable with pixel-ρ runs'.
+    FidFeatures,
 }
 
 /// The penalty on G of the EDGAN variant ([`crate::ops::ced`]).
@@ -299,6 +321,8 @@ impl Default for ImageArch {
             init_g: WeightInit::Normal,
             lambda_ced: default_lambda_ced(),
             g_penalty: GPenalty::Ced,
+            ced_on: CedInput::Pixels,
+            ced_histogram: SoftHistogram::default(),
             sn_all: false,
             critic: false,
             attention: false,
@@ -363,6 +387,25 @@ impl ImageArch {
         non_negative("pt_weight", self.pt_weight as f64)?;
         non_negative("lambda_ced", self.lambda_ced as f64)?;
         non_negative("lambda_gp", self.lambda_gp as f64)?;
+        let h = &self.ced_histogram;
+        at_least("ced_histogram.bins", h.bins as u64, 2)?;
+        positive("ced_histogram.width", h.width as f64)?;
+        if !(h.lo.is_finite() && h.hi.is_finite() && h.hi > h.lo) {
+            return Err(Invalid::new(
+                "ced_histogram.hi",
+                h.hi,
+                format!("finite and > ced_histogram.lo = {}", h.lo),
+            ));
+        }
+        if self.ced_on == CedInput::FidFeatures
+            && (self.variant != VariantKind::Edgan || (self.side, self.channels) != (32, 3))
+        {
+            return Err(Invalid::new(
+                "ced_on",
+                "fid-features",
+                "pixels unless variant = edgan on 32 × 32 × 3 images (the FID network's input)",
+            ));
+        }
         let penalised = matches!(self.variant, VariantKind::WganGp | VariantKind::Gan0Gp)
             || (self.variant == VariantKind::Edgan && self.lambda_gp > 0.0);
         if matches!(self.variant, VariantKind::WganGp | VariantKind::Gan0Gp)

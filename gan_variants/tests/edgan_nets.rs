@@ -417,6 +417,52 @@ fn edgan_trainer_steps_and_resumes_exactly() {
     assert_ne!(st0.g.params, saved.g.params);
 }
 
+/// ρ on the FID network's features (`arch.ced_on = fid-features`, the spec's switch): the
+/// trainer steps finitely and deterministically with a feature map, reports another ρ than
+/// the pixel trainer on the same batch and moves G elsewhere, while D's first steps are the
+/// same (ρ acts on G only). Controls: without the map, and on a GAN variant, the switch is
+/// refused naming the key.
+#[test]
+fn edgan_rho_on_fid_features_trains() {
+    use gan_variants::config::CedInput;
+    use gan_variants::metrics::feature_net::{FeatureMap, FeatureNet};
+    use gan_variants::variants::build_image_with;
+    use std::sync::Arc;
+    let dev = Cpu::seed_from_u64(0);
+    let mut rng = StdRng::seed_from_u64(12);
+    let b = 3;
+    let reals: Vec<f32> = (0..2 * b * 3072)
+        .map(|_| rng.gen_range(-1.0..1.0))
+        .collect();
+    let mut net = FeatureNet::new(&dev, 1e-3, &mut rng);
+    net.fit_population_stats(&reals[..4 * 3072]);
+    let map = Arc::new(FeatureMap::new(&net, &reals[2 * 3072..]));
+    let pixels = edgan_config(b);
+    let mut feats = pixels.clone();
+    feats.arch.ced_on = CedInput::FidFeatures;
+    let run = |cfg: &ImageGanConfig| {
+        let mut t = build_image_with(&dev, cfg, 3, Some(map.clone())).unwrap();
+        let s = t.step(0, &reals);
+        (s, t.state().unwrap())
+    };
+    let (s, st) = run(&feats);
+    assert!(s.is_finite(), "{s:?}");
+    assert_eq!(run(&feats).0, s, "same seed, same step");
+    let (sp, stp) = run(&pixels);
+    let (rf, rp) = (s.g.ced.unwrap(), sp.g.ced.unwrap());
+    assert!((rf - rp).abs() > 0.1, "features' ρ {rf} vs pixels' {rp}");
+    assert_eq!(st.d.params, stp.d.params, "D's steps do not see ρ");
+    assert_ne!(st.g.params, stp.g.params, "the feature ρ moved G elsewhere");
+    let e = build_image_with(&dev, &feats, 3, None).err().unwrap();
+    assert!(e.contains("ced_on"), "{e}");
+    let mut gan = feats.clone();
+    gan.arch.variant = VariantKind::Gan;
+    let e = build_image_with(&dev, &gan, 3, Some(map.clone()))
+        .err()
+        .unwrap();
+    assert!(e.contains("ced_on"), "{e}");
+}
+
 /// z ~ U[−1, 1] (the figure-2 baseline's prior) changes the samples against N(0, I) and stays
 /// deterministic; the figure-2 models train with Adam and N(0, σ²) weights.
 #[test]

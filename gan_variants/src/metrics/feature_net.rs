@@ -14,9 +14,9 @@
 //! with batch statistics, a shift of the generated distribution would be normalised away.
 
 use crate::config::{Optim, TrainSettings};
-use crate::nets::conv::{init_weights, Conv, ConvNet, Identity, Pass, Relu};
+use crate::nets::conv::{init_weights, Conv, ConvNet, Identity, Maps, Pass, Relu, Stage};
 use crate::nets::{pool_stats, Affine, Bias, BnMode, Net, Trainable};
-use crate::shapes::{Rows, Traced};
+use crate::shapes::{Matrix, Rows, Traced};
 use dfdx::prelude::*;
 use ladder::bn::ColumnStats;
 use rand::{rngs::StdRng, Rng};
@@ -30,6 +30,14 @@ pub const CLASSES: usize = 10;
 type Block<const CI: usize, const CO: usize, const K: usize, const S: usize, const P: usize> =
     Conv<CI, CO, K, S, P, Affine<CO>, Relu>;
 
+/// The trunk: 32 × 32 × 3 images to the 128 features (1 × 1 maps).
+pub type Trunk = (
+    (Block<3, 32, 3, 1, 1>, Block<32, 32, 4, 2, 1>),
+    (Block<32, 64, 3, 1, 1>, Block<64, 64, 4, 2, 1>),
+    (Block<64, 128, 3, 1, 1>, Block<128, 128, 4, 2, 1>),
+    Block<128, FEATURES, 4, 1, 0>,
+);
+
 /// The network: trunk to the 128 features, head to the logits.
 pub type CifarCnn = ConvNet<
     INPUT,
@@ -37,14 +45,106 @@ pub type CifarCnn = ConvNet<
     FEATURES,
     CLASSES,
     CLASSES,
-    (
-        (Block<3, 32, 3, 1, 1>, Block<32, 32, 4, 2, 1>),
-        (Block<32, 64, 3, 1, 1>, Block<64, 64, 4, 2, 1>),
-        (Block<64, 128, 3, 1, 1>, Block<128, 128, 4, 2, 1>),
-        Block<128, FEATURES, 4, 1, 0>,
-    ),
+    Trunk,
     (Conv<FEATURES, CLASSES, 1, 1, 0, Bias<CLASSES>, Identity>,),
 >;
+
+/// The FID network's features as a differentiable map, for ρ on feature vectors (spec
+/// conv-gans-edgan.md, "EDGAN": "keep the choice switchable (e.g. on feature vectors instead of
+/// pixels)"): an image's 128 features with the population statistics, each standardised by
+/// constants of a reference set, (f − mean) / (3·std), so that the reference's features lie
+/// mostly in [−1, 1], the range of ρ's default histogram (values outside keep a finite
+/// membership). A feature with zero std maps to 0; a std below 1 % of the live features'
+/// median std is raised to it (a nearly constant feature is not amplified without bound).
+#[derive(Clone, Debug)]
+pub struct FeatureMap {
+    net: CifarCnn,
+    stats: Vec<ColumnStats>,
+    eps: f32,
+    /// Per feature: the reference's mean and 1 / (3·std) (0 where std = 0).
+    mean: Vec<f32>,
+    inv_scale: Vec<f32>,
+}
+
+impl FeatureMap {
+    /// The map of `net` (with population statistics) standardised on the features of the
+    /// `reference` images (n · 3072 values in [−1, 1], n ≥ 2).
+    ///
+    /// Panics if `net` has no population statistics or `reference` has fewer than 2 images.
+    pub fn new(net: &FeatureNet, reference: &[f32]) -> Self {
+        let f = net.features(reference);
+        let n = f.len() / FEATURES;
+        assert!(n >= 2, "a reference of at least 2 images");
+        let mut mean = vec![0f64; FEATURES];
+        let mut sq = vec![0f64; FEATURES];
+        for row in f.chunks(FEATURES) {
+            for (j, v) in row.iter().enumerate() {
+                mean[j] += *v as f64;
+                sq[j] += (*v as f64).powi(2);
+            }
+        }
+        let mut m = Vec::new();
+        let mut sd = Vec::new();
+        for j in 0..FEATURES {
+            let mu = mean[j] / n as f64;
+            m.push(mu as f32);
+            sd.push((sq[j] / n as f64 - mu * mu).max(0.0).sqrt());
+        }
+        // A nearly constant feature would be amplified without bound: its std is floored at
+        // 1 % of the median std of the live features.
+        let mut live: Vec<f64> = sd.iter().copied().filter(|s| *s > 0.0).collect();
+        live.sort_by(f64::total_cmp);
+        let floor = live.get(live.len() / 2).map_or(0.0, |s| 0.01 * s);
+        let inv = sd
+            .iter()
+            .map(|&s| {
+                if s > 0.0 {
+                    (1.0 / (3.0 * s.max(floor))) as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Self {
+            net: net.model.net.clone(),
+            stats: net.stats.clone(),
+            eps: net.model.eps,
+            mean: m,
+            inv_scale: inv,
+        }
+    }
+
+    /// The standardised features (n, 128) of the images `x` (n, 3072), on `x`'s tape.
+    pub fn apply<T: Tape<f32, Cpu>>(&self, x: Rows<INPUT, T>) -> Matrix<T>
+    where
+        Trunk: Stage<Maps<3, T>, Out = Maps<FEATURES, T>>,
+    {
+        let n = x.shape().0;
+        let next = Cell::new(0);
+        let pass = Pass {
+            segments: &[n],
+            eps: self.eps,
+            bn: BnMode::Population(&self.stats, &next),
+        };
+        // The trunk itself, not `ConvNet::run`, whose code is an empty-tape copy: the tape
+        // must stay with the features.
+        let maps = Maps {
+            x: x.reshape_like(&(n * INPUT / 3, Const::<3>)),
+            side: 32,
+        };
+        let f = self
+            .net
+            .trunk
+            .run(maps, &pass)
+            .x
+            .reshape_like(&(n * FEATURES,));
+        let dev = f.device().clone();
+        let rep = |v: &[f32]| -> Tensor<(usize,), f32, Cpu> {
+            dev.tensor_from_vec(v.repeat(n), (n * FEATURES,))
+        };
+        ((f - rep(&self.mean)) * rep(&self.inv_scale)).reshape_like(&(n, FEATURES))
+    }
+}
 
 /// Images per chunk of an inference pass.
 const CHUNK: usize = 500;

@@ -16,14 +16,16 @@ pub mod lsgan;
 pub mod penalty;
 pub mod wgan_gp;
 
-use crate::config::{GanConfig, ImageGanConfig, ImageModel, VariantKind};
+use crate::config::{CedInput, GanConfig, ImageGanConfig, ImageModel, VariantKind};
 use crate::harness::{stream, GanTrainer, Harness, Stream};
+use crate::metrics::feature_net::FeatureMap;
 use crate::nets::energy::build_energy;
 use crate::nets::image::{discriminator, generator, DiscKind};
 use crate::nets::Net;
 use crate::nets::{build_discriminator, build_generator};
 use crate::shapes::{LATENT, PIXELS};
 use dfdx::prelude::*;
+use std::sync::Arc;
 
 /// The trainer of a fully connected configuration (the MNIST grid), initialised from `seed`.
 /// The energy GAN's U is the energy network ([`crate::nets::energy::build_energy`], D's
@@ -104,11 +106,29 @@ pub fn build_image(
     cfg: &ImageGanConfig,
     seed: u64,
 ) -> Result<Box<dyn GanTrainer>, String> {
+    build_image_with(dev, cfg, seed, None)
+}
+
+/// [`build_image`] with the feature map EDGAN's ρ uses when `arch.ced_on = fid-features`
+/// (required then; ignored otherwise).
+pub fn build_image_with(
+    dev: &Cpu,
+    cfg: &ImageGanConfig,
+    seed: u64,
+    features: Option<Arc<FeatureMap>>,
+) -> Result<Box<dyn GanTrainer>, String> {
     cfg.validate()?;
+    let features = match (cfg.arch.ced_on, features) {
+        (CedInput::Pixels, _) => None,
+        (CedInput::FidFeatures, Some(f)) => Some(f),
+        (CedInput::FidFeatures, None) => {
+            return Err("arch.ced_on = fid-features needs the FID network's feature map (ebgan edgan run and ebgan images run load it)".into())
+        }
+    };
     if cfg.arch.model == ImageModel::EdganDcgan {
         return match cfg.arch.latent {
-            100 => edgan_trainer::<3072, 100>(dev, cfg, seed),
-            128 => edgan_trainer::<3072, 128>(dev, cfg, seed),
+            100 => edgan_trainer::<3072, 100>(dev, cfg, seed, features),
+            128 => edgan_trainer::<3072, 128>(dev, cfg, seed, features),
             z => Err(format!("no compiled EDGAN generator for z of {z} values")),
         };
     }
@@ -119,11 +139,11 @@ pub fn build_image(
         ));
     }
     match (cfg.arch.side, cfg.arch.channels) {
-        (32, 3) => image_trainer::<3072>(dev, cfg, seed),
-        (64, 3) => image_trainer::<12288>(dev, cfg, seed),
-        (32, 1) => image_trainer::<1024>(dev, cfg, seed),
-        (128, 3) => image_trainer::<49152>(dev, cfg, seed),
-        (256, 3) => image_trainer::<196608>(dev, cfg, seed),
+        (32, 3) => image_trainer::<3072>(dev, cfg, seed, features),
+        (64, 3) => image_trainer::<12288>(dev, cfg, seed, None),
+        (32, 1) => image_trainer::<1024>(dev, cfg, seed, None),
+        (128, 3) => image_trainer::<49152>(dev, cfg, seed, None),
+        (256, 3) => image_trainer::<196608>(dev, cfg, seed, None),
         (s, c) => Err(format!(
             "no compiled image model for {s} × {s} × {c} (compiled: {:?})",
             crate::nets::image::COMPILED
@@ -135,6 +155,7 @@ fn image_trainer<const X: usize>(
     dev: &Cpu,
     cfg: &ImageGanConfig,
     seed: u64,
+    features: Option<Arc<FeatureMap>>,
 ) -> Result<Box<dyn GanTrainer>, String> {
     let (a, t) = (&cfg.arch, &cfg.train);
     let g = generator::<X>(
@@ -169,7 +190,7 @@ fn image_trainer<const X: usize>(
         | VariantKind::Lsgan
         | VariantKind::WganGp
         | VariantKind::Gan0Gp
-        | VariantKind::Hinge => logit_trainer(dev, cfg, seed, g, d_logit(&mut rng)?)?,
+        | VariantKind::Hinge => logit_trainer(dev, cfg, seed, g, d_logit(&mut rng)?, features)?,
         VariantKind::Ebgan => Box::new(Harness::from_nets(
             dev,
             g,
@@ -203,11 +224,12 @@ fn edgan_trainer<const X: usize, const Z: usize>(
     dev: &Cpu,
     cfg: &ImageGanConfig,
     seed: u64,
+    features: Option<Arc<FeatureMap>>,
 ) -> Result<Box<dyn GanTrainer>, String> {
     let (a, t) = (&cfg.arch, &cfg.train);
     let g = crate::nets::edgan::generator::<Z, X>(dev, a, t, &mut stream(seed, Stream::InitG, 0))?;
     let d = crate::nets::edgan::discriminator::<X>(dev, a, t, &mut stream(seed, Stream::InitD, 0))?;
-    logit_trainer(dev, cfg, seed, g, d)
+    logit_trainer(dev, cfg, seed, g, d, features)
 }
 
 /// A variant with a one-logit D on the built G and D.
@@ -217,6 +239,7 @@ fn logit_trainer<const X: usize, const Z: usize>(
     seed: u64,
     g: Box<dyn Net<Z, X>>,
     d: Box<dyn Net<X, 1>>,
+    features: Option<Arc<FeatureMap>>,
 ) -> Result<Box<dyn GanTrainer>, String> {
     let (a, t) = (&cfg.arch, &cfg.train);
     Ok(match a.variant {
@@ -253,7 +276,8 @@ fn logit_trainer<const X: usize, const Z: usize>(
             None,
             edgan::Edgan {
                 lambda: a.lambda_ced,
-                histogram: Default::default(),
+                histogram: a.ced_histogram,
+                features,
                 penalty: a.g_penalty,
                 lambda_gp: a.lambda_gp,
             },
@@ -282,4 +306,13 @@ pub(crate) fn test_out(
         crate::harness::DiscOut::new(t.clone().leaky_trace(), code, input.leaky_trace()),
         t,
     )
+}
+
+/// Per-sample input gradients (2, PIXELS) for testing a gradient penalty: rows (3, 4, 0, …) and
+/// (0, 0.5, 0, …), of norms 5 and 0.5.
+#[cfg(test)]
+pub(crate) fn test_input_grads(dev: &Cpu) -> crate::shapes::Rows<PIXELS> {
+    let mut v = vec![0f32; 2 * PIXELS];
+    (v[0], v[1], v[PIXELS + 1]) = (3.0, 4.0, 0.5);
+    dev.tensor_from_vec(v, (2, Const))
 }

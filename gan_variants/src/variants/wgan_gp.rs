@@ -48,3 +48,41 @@ impl<const X: usize> Losses<X, 1> for WganGp {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shapes::PIXELS;
+    use crate::variants::{test_input_grads as grads, test_out as out};
+
+    /// Critic outputs real (2, −1), fake (0.5, −3), λ = 10: L_D = mean ℓ(fake) − mean ℓ(real)
+    /// plus λ·((5 − 1)² + (0.5 − 1)²)/2, that is −1.25 − 0.5 + 81.25 = 79.5; ∂L_D/∂ℓ is −½ on
+    /// real rows and ½ on fake rows; ∂L_D/∂g = λ·2(‖g‖ − 1)/‖g‖·g / 2 (the mean over two rows):
+    /// (24, 32) on row 1, (0, −5) on row 2. G on (0.5, −3): L_G = −mean ℓ = 1.25, ∂/∂ℓ = −½
+    /// each. A flipped sign of the Wasserstein term would give 83.0.
+    #[test]
+    fn losses_and_gradients_by_hand() {
+        let dev: Cpu = Default::default();
+        let (mut d, t) = out(&dev, &[2.0, -1.0, 0.5, -3.0]);
+        let g = grads(&dev);
+        d.interp_grad = Some(g.clone().leaky_trace());
+        let (loss, s) = WganGp { lambda: 10.0 }.d_loss(d, 2);
+        assert!((loss.array() - 79.5).abs() < 1e-4, "{}", loss.array());
+        assert_eq!((s.real, s.fake), (Some(0.5), Some(-1.25)));
+        assert!((s.grad_penalty.unwrap() - 8.125).abs() < 1e-5);
+        let grads_all = loss.backward();
+        assert_eq!(grads_all.get(&t).as_vec(), vec![-0.5, -0.5, 0.5, 0.5]);
+        let gg = grads_all.get(&g).as_vec();
+        for (i, want) in [(0, 24.0), (1, 32.0), (PIXELS, 0.0), (PIXELS + 1, -5.0)] {
+            assert!(
+                (gg[i] - want).abs() < 1e-3,
+                "entry {i}: {} vs {want}",
+                gg[i]
+            );
+        }
+        let (d, t) = out(&dev, &[0.5, -3.0]);
+        let (loss, _) = WganGp { lambda: 10.0 }.g_loss(d);
+        assert!((loss.array() - 1.25).abs() < 1e-6);
+        assert_eq!(loss.backward().get(&t).as_vec(), vec![-0.5, -0.5]);
+    }
+}

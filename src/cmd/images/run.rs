@@ -23,9 +23,10 @@ use crate::cmd::run::{Interrupted, RunLock, CODE_VERSION};
 use crate::io::{write_atomic, write_csv};
 use anyhow::{bail, Context, Result};
 use dfdx::prelude::*;
+use gan_variants::config::CedInput;
 use gan_variants::harness::{GanTrainer, StepStats, TrainerState};
-use gan_variants::metrics::feature_net::{FeatureNet, FEATURES};
-use gan_variants::variants::build_image;
+use gan_variants::metrics::feature_net::{FeatureMap, FeatureNet, FEATURES};
+use gan_variants::variants::build_image_with;
 use gan_variants::{ImageArch, ImageGanConfig, TrainSettings, VariantKind};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -465,7 +466,12 @@ pub fn execute<C: ImageRunConfig>(
     }
     let seed = run.seed();
     let dev = Cpu::seed_from_u64(seed);
-    let mut trainer = build_image(&dev, gan, seed).map_err(anyhow::Error::msg)?;
+    let images = data.signed(0..data.n);
+    let width = side * side * channels;
+    // EDGAN's ρ on features: standardised on the FID real set (the first fid_n images).
+    let features = (gan.arch.ced_on == CedInput::FidFeatures)
+        .then(|| Arc::new(FeatureMap::new(net, &images[..sch.fid_n * width])));
+    let mut trainer = build_image_with(&dev, gan, seed, features).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let _lock = RunLock::acquire_unfinished(out)?;
     check_saved_config(out, run)?;
@@ -487,8 +493,7 @@ pub fn execute<C: ImageRunConfig>(
             Vec::new(),
         ),
     };
-    let images = data.signed(0..data.n);
-    let width = trainer.width();
+    debug_assert_eq!(width, trainer.width());
     let scorer = Scorer { net, side };
     let (real_a, real_b) = scorer.real_sets(&images, width, sch.fid_n);
     let mut batches = RealBatches::with_width(&images, width, seed);
