@@ -390,7 +390,13 @@ impl ImageArch {
         let h = &self.ced_histogram;
         at_least("ced_histogram.bins", h.bins as u64, 2)?;
         positive("ced_histogram.width", h.width as f64)?;
-        if !(h.lo.is_finite() && h.hi.is_finite() && h.hi > h.lo) {
+        if !h.width.is_finite() {
+            return Err(Invalid::new("ced_histogram.width", h.width, "finite"));
+        }
+        if !h.lo.is_finite() {
+            return Err(Invalid::new("ced_histogram.lo", h.lo, "finite"));
+        }
+        if !(h.hi.is_finite() && h.hi > h.lo) {
             return Err(Invalid::new(
                 "ced_histogram.hi",
                 h.hi,
@@ -879,6 +885,48 @@ mod tests {
         let parsed: Arch = toml::from_str(&old).unwrap();
         assert_eq!(parsed, a);
         assert_eq!((parsed.lambda_gp, parsed.lambda_mi), (10.0, 1.0));
+    }
+
+    /// EDGAN's ρ settings: an `[arch]` table without them parses to the defaults (pixels, the
+    /// spec's histogram); each histogram field at its boundary passes, the first value outside
+    /// fails naming its key; `fid-features` is refused off EDGAN.
+    #[test]
+    fn ced_settings_default_and_validate() {
+        let a = ImageArch {
+            variant: VariantKind::Edgan,
+            ..Default::default()
+        };
+        let text = toml::to_string(&a).unwrap();
+        let old: String = text
+            .lines()
+            .take_while(|l| !l.starts_with("ced_on") && !l.starts_with("[ced_histogram]"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(!old.contains("ced_") && text.contains("ced_on"), "{text}");
+        let parsed: ImageArch = toml::from_str(&old).unwrap();
+        assert_eq!(parsed, a);
+        assert!(a.validate().is_ok());
+        let key = |f: fn(&mut ImageArch)| {
+            let mut c = a.clone();
+            f(&mut c);
+            c.validate().unwrap_err().key
+        };
+        assert_eq!(key(|c| c.ced_histogram.bins = 1), "ced_histogram.bins");
+        assert_eq!(key(|c| c.ced_histogram.width = 0.0), "ced_histogram.width");
+        assert_eq!(
+            key(|c| c.ced_histogram.width = f32::INFINITY),
+            "ced_histogram.width"
+        );
+        assert_eq!(key(|c| c.ced_histogram.lo = f32::NAN), "ced_histogram.lo");
+        assert_eq!(key(|c| c.ced_histogram.hi = -1.0), "ced_histogram.hi");
+        let mut edge = a.clone();
+        (edge.ced_histogram.bins, edge.ced_histogram.hi) = (2, -0.999);
+        assert!(edge.validate().is_ok());
+        let mut gan = a.clone();
+        (gan.variant, gan.ced_on) = (VariantKind::Gan, CedInput::FidFeatures);
+        assert_eq!(gan.validate().unwrap_err().key, "ced_on");
+        gan.variant = VariantKind::Edgan;
+        assert!(gan.validate().is_ok());
     }
 
     /// Each field of `[train]` at its boundary: the last allowed value passes, the first

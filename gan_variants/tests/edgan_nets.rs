@@ -420,8 +420,9 @@ fn edgan_trainer_steps_and_resumes_exactly() {
 /// ρ on the FID network's features (`arch.ced_on = fid-features`, the spec's switch): the
 /// trainer steps finitely and deterministically with a feature map, reports another ρ than
 /// the pixel trainer on the same batch and moves G elsewhere, while D's first steps are the
-/// same (ρ acts on G only). Controls: without the map, and on a GAN variant, the switch is
-/// refused naming the key.
+/// same (ρ acts on G only); G differs from the same trainer at λ = 0 (the feature ρ's gradient
+/// reaches G). Controls: without the map, and on a GAN variant, the switch is refused naming
+/// the key.
 #[test]
 fn edgan_rho_on_fid_features_trains() {
     use gan_variants::config::CedInput;
@@ -453,6 +454,14 @@ fn edgan_rho_on_fid_features_trains() {
     assert!((rf - rp).abs() > 0.1, "features' ρ {rf} vs pixels' {rp}");
     assert_eq!(st.d.params, stp.d.params, "D's steps do not see ρ");
     assert_ne!(st.g.params, stp.g.params, "the feature ρ moved G elsewhere");
+    // Control that the feature ρ's gradient reaches G: at λ = 0 G moves elsewhere.
+    let mut zero = feats.clone();
+    zero.arch.lambda_ced = 0.0;
+    assert_ne!(
+        run(&zero).1.g.params,
+        st.g.params,
+        "the feature ρ did not reach G"
+    );
     let e = build_image_with(&dev, &feats, 3, None).err().unwrap();
     assert!(e.contains("ced_on"), "{e}");
     let mut gan = feats.clone();

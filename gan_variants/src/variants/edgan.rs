@@ -374,7 +374,7 @@ mod tests {
             println!("direction {k}: analytic {an:.5}, central {fd:.5}, relative error {rel:.4}");
             assert!(an.abs() > 1e-3, "control: ρ moved no gradient ({an})");
             assert!(
-                rel < 0.05,
+                rel < 0.1,
                 "direction {k}: analytic {an}, central {fd} (rel {rel})"
             );
         }
