@@ -316,3 +316,13 @@ pub(crate) fn test_input_grads(dev: &Cpu) -> crate::shapes::Rows<PIXELS> {
     (v[0], v[1], v[PIXELS + 1]) = (3.0, 4.0, 0.5);
     dev.tensor_from_vec(v, (2, Const))
 }
+
+/// Asserts that `gg`, a gradient on [`test_input_grads`]' rows, holds `want` at the four
+/// non-zero entries of those rows (row 1's first two values, then row 2's), within 1e-3.
+#[cfg(test)]
+pub(crate) fn assert_input_grad_entries(gg: &[f32], want: [f32; 4]) {
+    let at = [0, 1, PIXELS, PIXELS + 1];
+    for (i, w) in at.into_iter().zip(want) {
+        assert!((gg[i] - w).abs() < 1e-3, "entry {i}: {} vs {w}", gg[i]);
+    }
+}

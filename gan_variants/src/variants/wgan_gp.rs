@@ -52,8 +52,7 @@ impl<const X: usize> Losses<X, 1> for WganGp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shapes::PIXELS;
-    use crate::variants::{test_input_grads as grads, test_out as out};
+    use crate::variants::{assert_input_grad_entries, test_input_grads as grads, test_out as out};
 
     /// Critic outputs real (2, −1), fake (0.5, −3), λ = 10: L_D = mean ℓ(fake) − mean ℓ(real)
     /// plus λ·((5 − 1)² + (0.5 − 1)²)/2, that is −1.25 − 0.5 + 81.25 = 79.5; ∂L_D/∂ℓ is −½ on
@@ -73,13 +72,7 @@ mod tests {
         let grads_all = loss.backward();
         assert_eq!(grads_all.get(&t).as_vec(), vec![-0.5, -0.5, 0.5, 0.5]);
         let gg = grads_all.get(&g).as_vec();
-        for (i, want) in [(0, 24.0), (1, 32.0), (PIXELS, 0.0), (PIXELS + 1, -5.0)] {
-            assert!(
-                (gg[i] - want).abs() < 1e-3,
-                "entry {i}: {} vs {want}",
-                gg[i]
-            );
-        }
+        assert_input_grad_entries(&gg, [24.0, 32.0, 0.0, -5.0]);
         let (d, t) = out(&dev, &[0.5, -3.0]);
         let (loss, _) = WganGp { lambda: 10.0 }.g_loss(d);
         assert!((loss.array() - 1.25).abs() < 1e-6);
