@@ -72,7 +72,18 @@ impl FeatureMap {
     ///
     /// Panics if `net` has no population statistics or `reference` has fewer than 2 images.
     pub fn new(net: &FeatureNet, reference: &[f32]) -> Self {
-        let f = net.features(reference);
+        Self::from_features(net, &net.features(reference))
+    }
+
+    /// [`FeatureMap::new`] from the reference's features `f` (n · 128 values, n ≥ 2), already
+    /// computed by `net` (a run's FID real set, so that it is computed once).
+    ///
+    /// Panics if `net` has no population statistics or `f` has fewer than 2 rows.
+    pub fn from_features(net: &FeatureNet, f: &[f32]) -> Self {
+        assert!(
+            !net.stats.is_empty(),
+            "population statistics are computed after training"
+        );
         let n = f.len() / FEATURES;
         assert!(n >= 2, "a reference of at least 2 images");
         let mut mean = vec![0f64; FEATURES];

@@ -468,9 +468,12 @@ pub fn execute<C: ImageRunConfig>(
     let dev = Cpu::seed_from_u64(seed);
     let images = data.signed(0..data.n);
     let width = side * side * channels;
-    // EDGAN's ρ on features: standardised on the FID real set (the first fid_n images).
+    let scorer = Scorer { net, side };
+    let (real_a, real_b) = scorer.real_sets(&images, width, sch.fid_n);
+    // EDGAN's ρ on features: standardised on the FID real set A (32 × 32 × 3, so A's features
+    // are the network's own, unpooled).
     let features = (gan.arch.ced_on == CedInput::FidFeatures)
-        .then(|| Arc::new(FeatureMap::new(net, &images[..sch.fid_n * width])));
+        .then(|| Arc::new(FeatureMap::from_features(net, &real_a)));
     let mut trainer = build_image_with(&dev, gan, seed, features).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let _lock = RunLock::acquire_unfinished(out)?;
@@ -494,8 +497,6 @@ pub fn execute<C: ImageRunConfig>(
         ),
     };
     debug_assert_eq!(width, trainer.width());
-    let scorer = Scorer { net, side };
-    let (real_a, real_b) = scorer.real_sets(&images, width, sch.fid_n);
     let mut batches = RealBatches::with_width(&images, width, seed);
     let bar = if quiet {
         ProgressBar::hidden()
