@@ -78,12 +78,14 @@ impl FeatureMap {
     /// [`FeatureMap::new`] from the reference's features `f` (n · 128 values, n ≥ 2), already
     /// computed by `net` (a run's FID real set, so that it is computed once).
     ///
-    /// Panics if `net` has no population statistics or `f` has fewer than 2 rows.
+    /// Panics if `net` has no population statistics, or `f` is not whole rows or has fewer
+    /// than 2.
     pub fn from_features(net: &FeatureNet, f: &[f32]) -> Self {
         assert!(
             !net.stats.is_empty(),
             "population statistics are computed after training"
         );
+        assert_eq!(f.len() % FEATURES, 0, "whole rows of {FEATURES} features");
         let n = f.len() / FEATURES;
         assert!(n >= 2, "a reference of at least 2 images");
         let mut mean = vec![0f64; FEATURES];

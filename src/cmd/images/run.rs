@@ -435,7 +435,9 @@ fn load_checkpoint(
 
 /// Trains `run` on `data` into `out`: real batches drawn from all of `data`, FID/KID against
 /// its first `fid_n` images (A), the floor A against the next `fid_n` (B). Returns the final
-/// row, or None when `stop_after` stopped it.
+/// row, or None when `stop_after` stopped it. The real sets' features are computed once, first
+/// (EDGAN's feature map for ρ is built from A's), so a run refused by its folder's lock or
+/// checks has spent that pass; a refused configuration has written nothing.
 #[allow(clippy::too_many_arguments)]
 pub fn execute<C: ImageRunConfig>(
     run: &C,
