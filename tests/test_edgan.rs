@@ -148,10 +148,10 @@ fn a_resumed_edgan_run_equals_an_uninterrupted_one() {
 
 /// ρ on the FID network's features (`arch.ced_on = "fid-features"`) end to end: a run stopped
 /// after 3 of its 4 updates and resumed equals an uninterrupted one, and its config.toml records
-/// the switch. (Which reference the map is standardised on — the run's FID real set A — is
-/// tested against hand standardisation in `variants::edgan`, not here.) Control: its ρ differs from the pixel run's of the same
-/// seed at every curve row (a map that was never applied would give the pixel run's ρ;
-/// measured 2026-12-06: 5.17 and 5.14 nats on features against 6.11 and 5.65 on pixels).
+/// the switch. (The map's standardisation is tested against hand computation in
+/// `variants::edgan`, not here.) Control: its ρ differs from the pixel run's of the same seed at
+/// every curve row (a map that was never applied would give the pixel run's ρ; measured
+/// 2026-12-06: 5.17 and 5.15 nats on features against 6.11 and 5.65 on pixels).
 #[test]
 fn an_edgan_run_with_rho_on_features_resumes_exactly() {
     let (a, b, pixels) = (

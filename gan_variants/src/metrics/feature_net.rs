@@ -86,23 +86,9 @@ impl FeatureMap {
             "population statistics are computed after training"
         );
         assert_eq!(f.len() % FEATURES, 0, "whole rows of {FEATURES} features");
-        let n = f.len() / FEATURES;
-        assert!(n >= 2, "a reference of at least 2 images");
-        let mut mean = vec![0f64; FEATURES];
-        let mut sq = vec![0f64; FEATURES];
-        for row in f.chunks(FEATURES) {
-            for (j, v) in row.iter().enumerate() {
-                mean[j] += *v as f64;
-                sq[j] += (*v as f64).powi(2);
-            }
-        }
-        let mut m = Vec::new();
-        let mut sd = Vec::new();
-        for j in 0..FEATURES {
-            let mu = mean[j] / n as f64;
-            m.push(mu as f32);
-            sd.push((sq[j] / n as f64 - mu * mu).max(0.0).sqrt());
-        }
+        assert!(f.len() / FEATURES >= 2, "a reference of at least 2 images");
+        let ColumnStats { mean, var } = ladder::bn::column_stats(f, FEATURES);
+        let sd: Vec<f64> = var.iter().map(|v| (*v as f64).sqrt()).collect();
         // A nearly constant feature would be amplified without bound: its std is floored at
         // 1 % of the median std of the live features.
         let mut live: Vec<f64> = sd.iter().copied().filter(|s| *s > 0.0).collect();
@@ -122,7 +108,7 @@ impl FeatureMap {
             net: net.model.net.clone(),
             stats: net.stats.clone(),
             eps: net.model.eps,
-            mean: m,
+            mean,
             inv_scale: inv,
         }
     }

@@ -299,26 +299,18 @@ mod tests {
         };
         let (g1, rho) = loss(&fake_v, 1.0, Some(map.clone()));
         let (g0, _) = loss(&fake_v, 0.0, Some(map.clone()));
-        let want = {
-            let r: Rows<INPUT> = dev.tensor_from_vec(real_v.clone(), (2, Const));
-            let f: Rows<INPUT> = dev.tensor_from_vec(fake_v.clone(), (2, Const));
-            let n = 2 * FEATURES;
-            ced(
-                map.apply(r).reshape_like(&(n,)),
-                map.apply(f).reshape_like(&(n,)),
-                &SoftHistogram::default(),
-            )
-            .array()
+        // The two batches' mapped features, flattened (2 · 128), computed once.
+        let mapped = |v: &[f32]| {
+            let t: Rows<INPUT> = dev.tensor_from_vec(v.to_vec(), (2, Const));
+            map.apply(t).reshape_like(&(2 * FEATURES,))
         };
+        let (fr, ff) = (mapped(&real_v), mapped(&fake_v));
+        let want = ced(fr.clone(), ff.clone(), &SoftHistogram::default()).array();
         assert!((rho - want).abs() < 1e-5, "{rho} vs {want}");
         // The chain rule exactly: Jᵀ of the map applied to ∂ρ/∂(fake features), by backward of
         // Σ c·map(fake) with c = ∂ρ/∂(fake features) held constant, equals the penalty's
         // gradient on the pixels (to f32 rounding).
         let c = {
-            let r: Rows<INPUT> = dev.tensor_from_vec(real_v.clone(), (2, Const));
-            let f: Rows<INPUT> = dev.tensor_from_vec(fake_v.clone(), (2, Const));
-            let ff = map.apply(f).reshape_like(&(2 * FEATURES,));
-            let fr = map.apply(r).reshape_like(&(2 * FEATURES,));
             let ft = ff.clone().leaky_trace();
             let g = ced(fr.retaped::<Traced>(), ft, &SoftHistogram::default()).backward();
             g.get(&ff)
